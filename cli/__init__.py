@@ -1,0 +1,1 @@
+"""The `vocaliq` command line (Typer)."""
