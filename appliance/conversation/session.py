@@ -1,0 +1,316 @@
+"""CallSession: one call from answer to hangup, as an explicit state machine over a CallLeg.
+
+Three loops share the session: caller audio (VAD + endpointing + speculative STT, or text lines for a chat
+leg), leg events (DTMF, hangup, marks — the priority lane: they interrupt playout at once), and the
+controller that turns each caller turn into an agent reply and speaks it. The session knows nothing of SIP,
+Twilio or a specific model; everything is injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.agents import AgentConfig
+from appliance.audio import AudioFrame
+from appliance.conversation import CallOutcome, CallServices
+from appliance.conversation.agent_turn import AgentTurn
+from appliance.conversation.playout import Playout, TextChannel
+from appliance.conversation.state import CallState, StateMachine
+from appliance.conversation.tools import CallTools
+from appliance.conversation.turns import (
+    EndOfUtterance,
+    SpeechBegan,
+    SpeechPaused,
+    SpeechResumed,
+    TurnDetector,
+    UtteranceDiscarded,
+)
+from appliance.events import (
+    CallEnded,
+    CallStarted,
+    Dtmf,
+    EndOfTurn,
+    SpeechEnded,
+    SpeechStarted,
+    StageError,
+    Transcript,
+    Transferred,
+)
+from appliance.logs import call_context
+from appliance.telephony import CallLeg, HangupReason, LegDtmf, LegHangup, PlayoutMark, TransferResult
+from models.vad.base import VADParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _UserTurn:
+    text: str = ""
+    dtmf: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Hangup:
+    reason: HangupReason
+
+
+_Input = _UserTurn | _Hangup
+
+
+async def _aiter_text(items: Any) -> Any:
+    for item in items:
+        yield item
+
+
+class CallSession:
+    """See module docstring. Create one per answered call and `await run()`."""
+
+    def __init__(self, leg: CallLeg, *, services: CallServices, agent: AgentConfig, transport: str,
+                 today: dt.date | None = None, backoffice: Any = None) -> None:
+        self.leg = leg
+        self.services = services
+        self.agent = agent
+        self.transport = transport
+        self.call_id = leg.call_id
+        self.bus = services.bus
+        self.sm = StateMachine(self.call_id)
+        self.text_mode = isinstance(leg, TextChannel)
+        models = services.models
+        self.stt = None if self.text_mode else getattr(models, "stt", None)
+        self.tts = None if self.text_mode else getattr(models, "tts", None)
+        if backoffice is None and services.db is not None:
+            from appliance.conversation.backoffice import DbBackoffice
+
+            backoffice = DbBackoffice(services.db, services.organization_id, timezone=agent.timezone)
+        knowledge = None
+        if services.knowledge is not None and agent.knowledge_enabled:
+            knowledge = services.knowledge.for_org(services.organization_id)
+        self.tools = CallTools(agent, backoffice=backoffice, knowledge=knowledge, call_id=self.call_id,
+                               caller=leg.caller)
+        self.brain = AgentTurn(agent, llm=getattr(models, "llm", None), tools=self.tools, bus=self.bus,
+                               call_id=self.call_id, caller=leg.caller, today=today)
+        self.playout = Playout(leg, self.tts, self.bus)
+        self.inputs: asyncio.Queue[_Input] = asyncio.Queue()
+        self.turn = 0
+        self.reason = HangupReason.CALLER_HANGUP
+        self.transferred_to = ""
+        self._started = time.monotonic()
+        self._speculative: asyncio.Task[Any] | None = None
+        self._speculative_audio: AudioFrame | None = None
+        self._hung_up = asyncio.Event()
+        self._delivering: asyncio.Task[None] | None = None
+
+    # lifecycle ---------------------------------------------------------------------------------------
+
+    async def run(self) -> CallOutcome:
+        with call_context(self.call_id):
+            self.bus.publish(CallStarted(call_id=self.call_id, direction=str(self.leg.direction),
+                                         caller=self.leg.caller, callee=self.leg.callee, agent=self.agent.name,
+                                         transport=self.transport))
+            loops = [asyncio.create_task(self._events_loop(), name="leg-events"),
+                     asyncio.create_task(self._input_loop(), name="caller-input")]
+            try:
+                await asyncio.wait_for(self._converse(), timeout=self.agent.max_call_s)
+            except TimeoutError:
+                self.reason = HangupReason.MAX_DURATION
+                await self.playout.interrupt()
+                await self._say_safely("I'm sorry, we have reached the maximum call time. " + self.agent.goodbye)
+            except asyncio.CancelledError:
+                self.reason = HangupReason.SHUTDOWN
+                raise
+            except Exception as exc:
+                log.exception("call failed")
+                self.reason = HangupReason.ERROR
+                self.bus.publish(StageError(call_id=self.call_id, code="session_failed", message=str(exc)))
+            finally:
+                await self._finish(loops)
+        return CallOutcome(self.call_id, self.reason, turns=self.turn, duration_s=time.monotonic() - self._started,
+                           transferred_to=self.transferred_to, actions=list(self.brain.actions))
+
+    async def _finish(self, loops: list[asyncio.Task[Any]]) -> None:
+        self.sm.to(CallState.ENDING)
+        for task in [*loops, self._speculative]:
+            if task is not None:
+                task.cancel()
+        for task in loops:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.reason not in (HangupReason.CALLER_HANGUP, HangupReason.TRANSFERRED):
+            with contextlib.suppress(Exception):
+                await self.leg.hangup(self.reason)
+        self.sm.to(CallState.ENDED)
+        self.bus.publish(CallEnded(call_id=self.call_id, reason=str(self.reason),
+                                   duration_s=round(time.monotonic() - self._started, 3)))
+
+    async def _converse(self) -> None:
+        await self._speak(0, self.agent.greeting_text(), user_text="")
+        no_input = 0
+        while not self.sm.ended:
+            try:
+                item = await asyncio.wait_for(self.inputs.get(), timeout=self.agent.no_input_timeout_s)
+            except TimeoutError:
+                if self.sm.state == CallState.USER_SPEAKING:
+                    continue
+                no_input += 1
+                if no_input > self.agent.no_input_prompts:
+                    self.reason = HangupReason.NO_INPUT
+                    await self._speak(self.turn, "I can't hear anything, so I'll end the call now. "
+                                      + self.agent.goodbye, user_text="")
+                    return
+                await self._speak(self.turn, "Are you still there? How can I help you?", user_text="")
+                continue
+            if isinstance(item, _Hangup):
+                self.reason = item.reason
+                return
+            no_input = 0
+            self.turn += 1
+            self.sm.to(CallState.THINKING)
+            pieces = self.brain.respond(self.turn, item.text, item.dtmf)
+            await self._speak(self.turn, pieces, user_text=item.text or f"[DTMF {item.dtmf}]")
+            control = self.brain.control
+            if control is not None and not self.sm.ended and self.sm.state != CallState.USER_SPEAKING:
+                if control.action == "end_call":
+                    self.reason = HangupReason.AGENT_HANGUP
+                    return
+                if control.action == "transfer" and await self._transfer(control.target):
+                    return
+
+    async def _speak(self, turn: int, text_or_pieces: Any, *, user_text: str) -> None:
+        pieces = _aiter_text([text_or_pieces]) if isinstance(text_or_pieces, str) else text_or_pieces
+        if self.sm.state != CallState.USER_SPEAKING:
+            self.sm.to(CallState.SPEAKING)
+        task = asyncio.create_task(self.playout.speak(turn, pieces), name=f"playout-{turn}")
+        await asyncio.wait({task})
+        if task.cancelled():
+            return  # interrupted: interrupt() recorded the played part
+        exc = task.exception()
+        if exc is not None:
+            raise exc
+        self.brain.record(user_text, task.result().played_text)
+        if self.sm.state == CallState.SPEAKING:
+            self.sm.to(CallState.LISTENING)
+
+    async def _say_safely(self, text: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._speak(self.turn, text, user_text=""), timeout=15)
+
+    async def _transfer(self, target: str) -> bool:
+        self.sm.to(CallState.TRANSFERRING)
+        result = await self.leg.transfer(target)
+        self.bus.publish(Transferred(call_id=self.call_id, target=target, ok=result.ok, detail=result.detail))
+        if result.ok:
+            self.reason = HangupReason.TRANSFERRED
+            self.transferred_to = target
+            return True
+        self.sm.to(CallState.SPEAKING)
+        await self._speak(self.turn, "I'm sorry, I couldn't connect you. I can take a message instead.",
+                          user_text="")
+        if "message" in self.agent.flows:
+            await self._speak(self.turn, self.brain.flow.start("message").say, user_text="")
+        return False
+
+    # priority lane -------------------------------------------------------------------------------------
+
+    async def _interrupt(self, user_text: str = "") -> None:
+        turn = self.turn
+        result = await self.playout.interrupt()
+        if result is not None:
+            self.brain.record("", result.played_text)
+            log.info("barge-in on turn %d: heard %d of %d chars", turn, len(result.played_text),
+                     len(result.planned_text))
+
+    async def _events_loop(self) -> None:
+        async for event in self.leg.events():
+            if isinstance(event, PlayoutMark):
+                self.playout.on_mark(event.name)
+            elif isinstance(event, LegDtmf):
+                self.bus.publish(Dtmf(call_id=self.call_id, digit=event.digit))
+                await self._interrupt()
+                self.inputs.put_nowait(_UserTurn(dtmf=event.digit))
+            elif isinstance(event, LegHangup):
+                self._hung_up.set()
+                await self._interrupt()
+                self.inputs.put_nowait(_Hangup(event.reason))
+                return
+            elif isinstance(event, TransferResult):
+                log.info("transfer result %s ok=%s", event.status, event.ok)
+
+    async def _input_loop(self) -> None:
+        if isinstance(self.leg, TextChannel):
+            async for line in self.leg.text_input():  # queued in order: a chat never barges in
+                self.bus.publish(Transcript(call_id=self.call_id, turn=self.turn + 1, text=line))
+                self.inputs.put_nowait(_UserTurn(text=line))
+            self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
+            return
+        models = self.services.models
+        vad = models.new_vad(VADParams(threshold=self.agent.endpointing.vad_threshold))
+        detector = TurnDetector(vad, self.agent.endpointing)
+        async for frame in self.leg.frames():
+            for signal in detector.feed(frame):
+                await self._on_turn_signal(signal)
+        if not self._hung_up.is_set():
+            self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
+
+    async def _on_turn_signal(self, signal: Any) -> None:
+        if isinstance(signal, SpeechBegan):
+            self.bus.publish(SpeechStarted(call_id=self.call_id))
+            if self.sm.state in (CallState.SPEAKING, CallState.THINKING, CallState.GREETING):
+                self.sm.to(CallState.USER_SPEAKING)
+                await self._interrupt()
+            elif self.sm.state == CallState.LISTENING:
+                self.sm.to(CallState.USER_SPEAKING)
+        elif isinstance(signal, SpeechPaused):
+            self.bus.publish(SpeechEnded(call_id=self.call_id, duration_ms=signal.speech_ms))
+            if signal.speech_ms >= self.agent.endpointing.min_speech_ms:
+                self._start_stt(signal.utterance)
+        elif isinstance(signal, SpeechResumed):
+            self._cancel_stt()
+        elif isinstance(signal, UtteranceDiscarded):
+            self._cancel_stt()
+            if self.sm.state == CallState.USER_SPEAKING:
+                self.sm.to(CallState.LISTENING)
+        elif isinstance(signal, EndOfUtterance):
+            turn = self.turn + 1
+            self.bus.publish(EndOfTurn(call_id=self.call_id, turn=turn))
+            if self._speculative is None or self._speculative_audio is not signal.utterance:
+                self._start_stt(signal.utterance)
+            task, self._speculative = self._speculative, None
+            if self.sm.state == CallState.USER_SPEAKING:
+                self.sm.to(CallState.THINKING)
+            # frames keep flowing (barge-in stays live) while the transcript finishes in its thread
+            self._delivering = asyncio.create_task(self._deliver(task, turn))
+
+    async def _deliver(self, task: asyncio.Task[Any] | None, turn: int) -> None:
+        text = ""
+        if task is not None:
+            try:
+                transcript = await task
+                text = transcript.text.strip()
+                self.bus.publish(Transcript(call_id=self.call_id, turn=turn, text=text,
+                                            language=transcript.language, confidence=transcript.confidence))
+            except asyncio.CancelledError:
+                return
+            except Exception as exc:
+                log.exception("stt failed")
+                self.bus.publish(StageError(call_id=self.call_id, code="stt_failed", message=str(exc)))
+        self.inputs.put_nowait(_UserTurn(text=text))
+
+    def _start_stt(self, utterance: AudioFrame) -> None:
+        self._cancel_stt()
+        if self.stt is None:
+            return
+        language = self.agent.language if self.agent.language != "auto" else None
+        self._speculative_audio = utterance
+        self._speculative = asyncio.create_task(self.stt.transcribe(utterance, language=language))
+
+    def _cancel_stt(self) -> None:
+        if self._speculative is not None:
+            self._speculative.cancel()
+        self._speculative = None
+        self._speculative_audio = None

@@ -1,0 +1,1 @@
+"""Call legs that are not telephony transports: text chat and WAV files."""
