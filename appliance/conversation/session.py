@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 class _UserTurn:
     text: str = ""
     dtmf: str = ""
+    typed: bool = False  # from a text leg: its Transcript is published when the turn is taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,8 @@ class CallSession:
                 return
             no_input = 0
             self.turn += 1
+            if item.typed:
+                self.bus.publish(Transcript(call_id=self.call_id, turn=self.turn, text=item.text))
             self.sm.to(CallState.THINKING)
             pieces = self.brain.respond(self.turn, item.text, item.dtmf)
             await self._speak(self.turn, pieces, user_text=item.text or f"[DTMF {item.dtmf}]")
@@ -244,8 +247,7 @@ class CallSession:
     async def _input_loop(self) -> None:
         if isinstance(self.leg, TextChannel):
             async for line in self.leg.text_input():  # queued in order: a chat never barges in
-                self.bus.publish(Transcript(call_id=self.call_id, turn=self.turn + 1, text=line))
-                self.inputs.put_nowait(_UserTurn(text=line))
+                self.inputs.put_nowait(_UserTurn(text=line, typed=True))
             self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
             return
         models = self.services.models

@@ -85,3 +85,18 @@ async def test_silent_caller_is_ended_politely(reception) -> None:
     run = await chat([], agent=agent, hang_up=False)
     assert run.outcome.reason == HangupReason.NO_INPUT
     assert "Are you still there?" in run.text and run.said[-1].endswith("Goodbye!")
+
+
+async def test_timeline_records_turns_with_nlu_and_heard_text() -> None:
+    from appliance.conversation.timeline import CallTimeline
+
+    run = await chat(["I'd like to book an appointment tomorrow at 3 pm", "This is terrible"])
+    timeline = CallTimeline("chat")
+    for event in run.events:
+        timeline.on_event(event)
+    first = timeline.turns[1]
+    assert first.user_text == "I'd like to book an appointment tomorrow at 3 pm"
+    assert first.intent == "book_appointment" and first.entities == {"date": "2026-11-26", "time": "15:00"}
+    assert first.played_text == "Sure. May I have your name, please?"
+    assert timeline.turns[2].sentiment < 0
+    assert timeline.turns[0].played_text.startswith("Hello")
