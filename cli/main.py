@@ -27,6 +27,7 @@ def version() -> None:
 def _register() -> None:
     # One line per area; each module adds its commands to `app`.
     from cli import admin  # noqa: F401
+    from cli import chat_cmd  # noqa: F401
 
 
 def main() -> None:

@@ -1,0 +1,81 @@
+"""Open what a local conversation needs (models, DB, knowledge, recorder) from the settings: used by
+`vocaliq chat`, `vocaliq converse` and `vocaliq knowledge` in-process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.agents import AgentConfig, default_reception_agent
+from appliance.config import Settings
+from appliance.conversation import CallServices
+from appliance.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class LocalServices:
+    services: CallServices
+    agent: AgentConfig
+    backoffice: Any = None
+
+
+def open_knowledge(settings: Settings, embedder: Any = None) -> Any:
+    """The box's knowledge base (Chroma under <data-dir>/chroma) with the configured embedder."""
+    from appliance.knowledge import Knowledge
+
+    if embedder is None:
+        from models.registry import load_embedder  # type: ignore[import-not-found,attr-defined,unused-ignore]
+
+        embedder = load_embedder(settings)
+    return Knowledge(settings.paths.chroma, embedder)
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Any]:
+    try:
+        from appliance.store import open_database  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        log.warning("storage layer not available: nothing is persisted")
+        yield None
+        return
+    db = open_database(settings)
+    try:
+        yield db
+    finally:
+        close = getattr(db, "close", None)
+        if close is not None:
+            close()
+
+
+@contextlib.asynccontextmanager
+async def local_services(settings: Settings, *, agent_name: str | None = None) -> AsyncIterator[LocalServices]:
+    from models.registry import load_models  # type: ignore[import-not-found,unused-ignore]
+
+    models = load_models(settings)
+    bus = EventBus()
+    with _database(settings) as db:
+        agent = AgentConfig.from_mapping(default_reception_agent())
+        org_id = None
+        backoffice = None
+        if db is not None:
+            from appliance.conversation.backoffice import DbBackoffice, load_agent
+            from appliance.conversation.recorder import CallRecorder
+
+            agent, org_id = load_agent(db, agent_name)
+            backoffice = DbBackoffice(db, org_id, timezone=agent.timezone)
+            bus.subscribe(CallRecorder(db, org_id).on_event)
+        elif agent_name not in (None, agent.name):
+            from appliance.errors import NotFound
+
+            raise NotFound(f"no agent named {agent_name!r} (no database)")
+        knowledge = None
+        embedder = getattr(models, "embedder", None)
+        if embedder is not None and agent.knowledge_enabled:
+            knowledge = open_knowledge(settings, embedder)
+        services = CallServices(models=models, bus=bus, db=db, knowledge=knowledge, organization_id=org_id)
+        yield LocalServices(services, agent, backoffice)
