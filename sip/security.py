@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from appliance.config import SipConfig
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -47,6 +49,11 @@ class SourceFilter:
     clock: Callable[[], float] = time.monotonic
     _seen: dict[str, deque[float]] = field(default_factory=dict)
     _banned_until: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, sip: SipConfig) -> SourceFilter:
+        return cls(flood_limit_per_10s=sip.flood_limit_per_10s, ban_seconds=float(sip.flood_ban_seconds),
+                   max_message_bytes=sip.max_message_bytes, blocked_user_agents=tuple(sip.blocked_user_agents))
 
     def check(self, source_ip: str, *, user_agent: str, size: int, trusted: bool, registered: bool) -> Verdict:
         """`trusted`: the source matches an IP-trust trunk; `registered`: the INVITE came via a registration."""

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from appliance.audio import AudioFrame, write_wav
+from appliance.config import SipConfig
 from sip.endpoint import EndpointConfig
 from sip.leg import SipCallLeg
 from sip.security import SourceFilter
@@ -47,12 +48,14 @@ class Agent:
 async def sip_agent(handler: Handler | None = None, *, trusted: tuple[str, ...] = ("127.0.0.1/32",),
                     max_calls: int = 8, reject: Reject | None = None, record_dir: Path | None = None,
                     trunks: list[Trunk] | None = None, source_filter: SourceFilter | None = None,
-                    transports: tuple[str, ...] = ("udp", "tcp")) -> AsyncIterator[Agent]:
+                    transports: tuple[str, ...] = ("udp", "tcp"), route_delay: float = 0.0) -> AsyncIterator[Agent]:
     """Start our user agent on a free loopback port; `handler(leg)` runs for each accepted call."""
     holder: list[Agent] = []
 
     async def on_incoming(call: IncomingCall) -> Accept | Reject:
         holder[0].incoming.append(call)
+        if route_delay:
+            await asyncio.sleep(route_delay)
         if reject is not None or handler is None:
             return reject or Reject(404)
 
@@ -63,7 +66,7 @@ async def sip_agent(handler: Handler | None = None, *, trusted: tuple[str, ...] 
         return Accept(run, record=record_dir is not None)
 
     gates = Gates(trunks=TrunkTable(trunks or [], extra_trusted=list(trusted)),
-                  source_filter=source_filter or SourceFilter(), max_calls=max_calls)
+                  source_filter=source_filter or SourceFilter.from_settings(SipConfig()), max_calls=max_calls)
     config = EndpointConfig(host="127.0.0.1", port=0, transports=transports, rtp_port_start=30000,
                             rtp_port_range=2000)
     ua = SipUserAgent(config, on_incoming=on_incoming, gates=gates, trunks=trunks, recordings_dir=record_dir)
