@@ -136,6 +136,9 @@ class CallSession:
 
     async def _finish(self, loops: list[asyncio.Task[Any]]) -> None:
         self.sm.to(CallState.ENDING)
+        if self.playout.busy:
+            with contextlib.suppress(Exception):
+                await self.playout.interrupt()
         for task in [*loops, self._speculative]:
             if task is not None:
                 task.cancel()

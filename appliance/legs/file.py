@@ -30,7 +30,7 @@ class FileLeg:
     """A CallLeg over a caller recording (see module docstring). `agent_track()` is the recorded agent audio."""
 
     def __init__(self, caller_audio: AudioFrame, *, call_id: str = "file", caller: str = "", callee: str = "",
-                 frame_ms: int = 20, linger_ms: float = 6000.0, realtime: bool = True,
+                 frame_ms: int = 20, linger_ms: float = 6000.0, speed: float = 1.0,
                  dtmf: dict[float, str] | None = None) -> None:
         self.call_id = call_id
         self.direction = Direction.INBOUND
@@ -38,7 +38,7 @@ class FileLeg:
         self.callee = callee
         self.frame_ms = frame_ms
         self.linger_ms = linger_ms
-        self.realtime = realtime
+        self.speed = speed  # 1.0 = real time (tests of pure logic may run faster)
         self._input = split(resample(caller_audio, INTERNAL_RATE), frame_ms) if caller_audio.pcm else []
         self._dtmf = dict(dtmf or {})
         self._queue = bytearray()  # agent audio waiting to be played (16 kHz s16)
@@ -87,10 +87,7 @@ class FileLeg:
             self._play(step)
             tick += 1
             self.clock_ms = tick * self.frame_ms
-            if self.realtime:
-                await asyncio.sleep(max(0.0, start + tick * self.frame_ms / 1000 - loop.time()))
-            else:
-                await asyncio.sleep(0)
+            await asyncio.sleep(max(0.0, start + tick * self.frame_ms / 1000 / self.speed - loop.time()))
         self._frames.put_nowait(None)
         if self.hangup_reason is None:
             self.hangup_reason = HangupReason.CALLER_HANGUP
