@@ -100,3 +100,21 @@ async def test_timeline_records_turns_with_nlu_and_heard_text() -> None:
     assert first.played_text == "Sure. May I have your name, please?"
     assert timeline.turns[2].sentiment < 0
     assert timeline.turns[0].played_text.startswith("Hello")
+
+
+async def test_max_call_duration_ends_the_call_with_a_notice(reception) -> None:
+    agent = dataclasses.replace(reception, max_call_s=0.3, no_input_timeout_s=5)
+    run = await chat([], agent=agent, hang_up=False)
+    assert run.outcome.reason == HangupReason.MAX_DURATION
+    assert "maximum call time" in run.text
+
+
+async def test_llm_with_tool_calling_books_through_the_tool() -> None:
+    from models.llm.base import ToolCall
+
+    llm = ScriptedLLM([ToolCall("c1", "book_appointment", {"name": "Eva", "date": "2026-11-30", "time": "10:00"})],
+                      tool_calling=True)
+    run = await chat(["Could you put Eva down for Monday morning?"], llm=llm)
+    assert [a["start"] for a in run.backoffice.appointments] == [dt.datetime(2026, 11, 30, 10)]
+    assert run.of("ToolCalled")[0].tool == "book_appointment"
+    assert "booked" in run.text

@@ -88,3 +88,23 @@ def test_html_and_pdf_text_extraction() -> None:
     with pytest.raises(UnsupportedDocument):
         extract_text("x.docx", b"PK")
     assert chunk_text("A. " * 10, max_chars=10)
+
+
+async def test_retrieved_fact_goes_into_the_llm_prompt(knowledge: Knowledge) -> None:
+    from appliance.agents import AgentConfig, default_reception_agent
+    from appliance.conversation import CallServices
+    from appliance.conversation.filemode import converse_text
+    from appliance.events import EventBus
+    from tests.conversation.conftest import _lines
+    from tests.fakes.llm import ScriptedLLM
+    from tests.fakes.models import TextModels
+
+    await knowledge.add_document(None, "faq.md", FAQ.encode())
+    llm = ScriptedLLM(["You can park in the underground garage."])
+    said: list[str] = []
+    await converse_text(_lines(["Where can I park my car?"], keep_open=False),
+                        services=CallServices(models=TextModels(llm=llm), bus=EventBus(), knowledge=knowledge),
+                        agent=AgentConfig.from_mapping(default_reception_agent()), call_id="kb", on_text=said.append)
+    system_prompt = llm.calls[0][0].content
+    assert "underground garage on Lindenstrasse 12" in system_prompt
+    assert "You can park in the underground garage." in said
