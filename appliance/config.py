@@ -50,6 +50,8 @@ class SipConfig(Section):
     flood_ban_seconds: int = Field(300, ge=1)
     max_message_bytes: int = Field(8192, ge=1024)
     blocked_user_agents: list[str] = ["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "VaxSIPUserAgent"]
+    trusted_cidrs: list[str] = []  # sources allowed without a trunk row (e.g. the office PBX, or 127.0.0.1/32)
+    ptime_ms: Literal[20, 40] = 20  # frame time through Python's media callbacks (40 halves their CPU cost)
 
 
 class AdmissionConfig(Section):

@@ -28,6 +28,7 @@ def _register() -> None:
     # One line per area; each module adds its commands to `app`.
     from cli import admin  # noqa: F401
     from cli import chat_cmd  # noqa: F401
+    from cli import sip_cmd  # noqa: F401
 
 
 def main() -> None:

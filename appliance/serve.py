@@ -1,0 +1,227 @@
+"""`vocaliq serve`: SIP, the HTTP API and the call sessions in one process and one asyncio loop.
+
+This is the only place that joins SIP to the rest of the box: `sip/` turns INVITEs into `SipCallLeg`s and
+knows nothing of agents or the DB; here a call is routed (DID -> route -> agent), run by the conversation
+engine, and its recording referenced in the DB. SIGTERM stops taking calls, lets running calls finish for
+`[server] drain_seconds`, then hangs up the rest and flushes recordings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from appliance.agents import AgentConfig
+from appliance.config import Settings
+from appliance.conversation import run_call
+from appliance.logs import call_context
+from sip.endpoint import EndpointConfig
+from sip.leg import SipCallLeg
+from sip.security import SourceFilter
+from sip.trunks import Trunk, TrunkTable
+from sip.ua import Accept, Gates, IncomingCall, Reject, SipUserAgent
+
+log = logging.getLogger(__name__)
+
+
+def endpoint_config(settings: Settings) -> EndpointConfig:
+    sip = settings.sip
+    return EndpointConfig(
+        host=sip.host, port=sip.port, transports=tuple(sip.transports), tls_port=sip.tls_port,
+        tls_cert_file=sip.tls_cert_file, tls_key_file=sip.tls_key_file, tls_ca_file=sip.tls_ca_file,
+        tls_verify_server=sip.tls_verify_server, public_address=sip.public_address,
+        rtp_port_start=sip.rtp_port_start, rtp_port_range=sip.rtp_port_range, max_calls=sip.max_calls,
+        codecs=tuple(sip.codecs), ptime_ms=sip.ptime_ms,
+        log_level=4 if settings.logging.level == "DEBUG" else 1)
+
+
+def gates(settings: Settings, trunks: list[Trunk]) -> Gates:
+    return Gates(trunks=TrunkTable(trunks, extra_trusted=list(settings.sip.trusted_cidrs)),
+                 source_filter=SourceFilter.from_settings(settings.sip),
+                 max_calls=min(settings.admission.max_concurrent_calls, settings.sip.max_calls),
+                 reject_status=settings.admission.reject_status)
+
+
+class Appliance:
+    """The running box. `async with Appliance(settings) as box: await box.wait()`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.local: Any = None  # appliance.conversation.services.LocalServices
+        self.ua: SipUserAgent | None = None
+        self.api_task: asyncio.Task[None] | None = None
+        self.api_server: Any = None
+        self.call_observers: list[Callable[[SipCallLeg, AgentConfig], None]] = []
+        self._stack = contextlib.AsyncExitStack()
+        self._stop = asyncio.Event()
+
+    async def __aenter__(self) -> Appliance:
+        from appliance.conversation.services import local_services
+
+        self.settings.paths.ensure()
+        self.local = await self._stack.enter_async_context(local_services(self.settings))
+        if self.settings.sip.enabled:
+            trunks = load_trunks(self.local.services.db, self.settings)
+            self.ua = SipUserAgent(endpoint_config(self.settings), on_incoming=self.on_incoming,
+                                   gates=gates(self.settings, trunks), trunks=trunks,
+                                   recordings_dir=self.settings.paths.recordings)
+            await self.ua.start()
+        await self._start_api()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+        await self._stack.aclose()
+
+    @property
+    def sip_port(self) -> int:
+        return self.ua.port if self.ua is not None else 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+
+    async def shutdown(self) -> None:
+        if self.ua is not None:
+            await self.ua.stop(drain_seconds=self.settings.server.drain_seconds)
+            self.ua = None
+        if self.api_server is not None:
+            self.api_server.should_exit = True
+        if self.api_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self.api_task, 10)
+            self.api_task = None
+
+    # --- SIP -> sessions -------------------------------------------------------------------------
+    async def on_incoming(self, call: IncomingCall) -> Accept | Reject:
+        agent = route_agent(self.local, call, self.settings)
+        if agent is None:
+            return Reject(404, "no route")
+
+        async def handle(leg: SipCallLeg) -> None:
+            for observer in self.call_observers:
+                observer(leg, agent)
+            with call_context(leg.call_id):
+                outcome = await run_call(leg, services=self.local.services, agent=agent, transport="sip")
+                log.info("call ended", extra={"call_id": leg.call_id, "reason": str(outcome.reason)})
+            if leg.recording is not None:
+                reference_recording(self.local.services.db, leg.call_id, leg.recording.path)
+
+        return Accept(handle, record=self.settings.recording.enabled and agent.recording_enabled)
+
+    # --- API ---------------------------------------------------------------------------------------
+    async def _start_api(self) -> None:
+        try:
+            from appliance.api import create_app  # type: ignore[attr-defined,unused-ignore]
+        except ImportError:
+            log.info("API not available in this build; serving SIP only")
+            return
+        import uvicorn
+
+        config = uvicorn.Config(create_app(self.settings), host=self.settings.server.host,
+                                port=self.settings.server.api_port, log_level="warning", lifespan="on")
+        self.api_server = uvicorn.Server(config)
+        self.api_server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT
+        self.api_task = asyncio.create_task(self.api_server.serve())
+
+
+def route_agent(local: Any, call: IncomingCall, settings: Settings) -> AgentConfig | None:
+    """DID -> route -> agent from the DB when it has routes; else the default agent (or None per no_route)."""
+    db = local.services.db
+    if db is not None:
+        try:
+            from appliance.conversation.backoffice import load_agent
+            from appliance.store.routing import agent_for_number  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            pass
+        else:
+            name = agent_for_number(db, call.dialled)
+            if name:
+                agent, _ = load_agent(db, name)
+                return agent  # type: ignore[no-any-return]
+    if settings.sip.no_route == "reject" and db is not None:
+        return None
+    return local.agent  # type: ignore[no-any-return]
+
+
+def load_trunks(db: Any, settings: Settings) -> list[Trunk]:
+    """Trunk rows from the DB (passwords from the secrets dir); none without a DB."""
+    if db is None:
+        return []
+    try:
+        from appliance.store.routing import sip_trunks  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return []
+    return [Trunk(**row) for row in sip_trunks(db, settings)]
+
+
+def reference_recording(db: Any, call_id: str, path: Path) -> None:
+    if db is None:
+        return
+    try:
+        from appliance.store.routing import add_recording  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return
+    add_recording(db, call_id, path)
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Appliance]:
+    """Run the appliance until SIGTERM/SIGINT (then drain and stop)."""
+    loop = asyncio.get_running_loop()
+    async with Appliance(settings) as box:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, box.request_stop)
+        try:
+            yield box
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
+async def place_outbound(settings: Settings, *, to: str, agent_name: str, trunk: str = "") -> dict[str, Any]:
+    """`vocaliq call-out`: call `to` through `trunk` with answering-machine detection, then run the agent.
+
+    A machine gets the agent's `voicemail_message` (when it has one) or a hang-up; a person gets the agent.
+    """
+    from appliance.conversation.services import local_services
+    from appliance.telephony import HangupReason
+    from sip.amd import AmdResult, AnsweringMachineDetector
+
+    settings.sip.port = 0  # never clash with a running `vocaliq serve` on this box
+    async with local_services(settings, agent_name=agent_name) as local:
+        trunks = load_trunks(local.services.db, settings)
+        chosen = next((t for t in trunks if t.name == trunk), None) if trunk else None
+        if trunk and chosen is None:
+            from appliance.errors import NotFound
+
+            raise NotFound(f"no trunk named {trunk!r}")
+        uri = to if to.startswith(("sip:", "sips:")) else \
+            f"sip:{to}@{chosen.registrar_host if chosen is not None else '127.0.0.1'}"
+        async with SipUserAgent(endpoint_config(settings), trunks=trunks,
+                                recordings_dir=settings.paths.recordings) as ua:
+            leg = await ua.call(uri, trunk=trunk if chosen is not None and chosen.registers else "")
+            amd = await AnsweringMachineDetector().detect(leg.frames())
+            result: dict[str, Any] = {"to": to, "call_id": leg.call_id, "amd": str(amd)}
+            if amd is AmdResult.MACHINE:
+                message = getattr(local.agent, "voicemail_message", "")
+                if message and local.services.models is not None:
+                    async for frame in local.services.models.tts.synthesize(message):
+                        await leg.send(frame)
+                    leg.mark("voicemail")
+                    async for event in leg.events():
+                        if getattr(event, "name", "") == "voicemail":
+                            break
+                await leg.hangup(HangupReason.MACHINE_DETECTED)
+                result["outcome"] = "machine: message left" if message else "machine: hung up"
+                return result
+            outcome = await run_call(leg, services=local.services, agent=local.agent, transport="sip")
+            result["outcome"] = str(outcome.reason)
+            return result
