@@ -64,11 +64,9 @@ async def local_services(settings: Settings, *, agent_name: str | None = None) -
         backoffice = None
         if db is not None:
             from appliance.conversation.backoffice import DbBackoffice, load_agent
-            from appliance.conversation.recorder import CallRecorder
 
             agent, org_id = load_agent(db, agent_name)
             backoffice = DbBackoffice(db, org_id, timezone=agent.timezone)
-            bus.subscribe(CallRecorder(db, org_id).on_event)
         elif agent_name not in (None, agent.name):
             from appliance.errors import NotFound
 

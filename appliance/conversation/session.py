@@ -85,13 +85,15 @@ class CallSession:
         models = services.models
         self.stt = None if self.text_mode else getattr(models, "stt", None)
         self.tts = None if self.text_mode else getattr(models, "tts", None)
+        # the agent's own organization wins: one box may serve several tenants
+        self.org_id = agent.organization_id if agent.organization_id is not None else services.organization_id
         if backoffice is None and services.db is not None:
             from appliance.conversation.backoffice import DbBackoffice
 
-            backoffice = DbBackoffice(services.db, services.organization_id, timezone=agent.timezone)
+            backoffice = DbBackoffice(services.db, self.org_id, timezone=agent.timezone)
         knowledge = None
         if services.knowledge is not None and agent.knowledge_enabled:
-            knowledge = services.knowledge.for_org(services.organization_id)
+            knowledge = services.knowledge.for_org(self.org_id)
         self.tools = CallTools(agent, backoffice=backoffice, knowledge=knowledge, call_id=self.call_id,
                                caller=leg.caller)
         self.brain = AgentTurn(agent, llm=getattr(models, "llm", None), tools=self.tools, bus=self.bus,
@@ -110,6 +112,19 @@ class CallSession:
     # lifecycle ---------------------------------------------------------------------------------------
 
     async def run(self) -> CallOutcome:
+        unsubscribe = None
+        if self.services.db is not None:  # calls, turns and events rows, written as the call goes
+            from appliance.conversation.recorder import CallRecorder
+
+            recorder = CallRecorder(self.services.db, self.org_id, agent=self.agent, transport=self.transport)
+            unsubscribe = self.bus.subscribe(recorder.for_call(self.call_id))
+        try:
+            return await self._run()
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+    async def _run(self) -> CallOutcome:
         with call_context(self.call_id):
             self.bus.publish(CallStarted(call_id=self.call_id, direction=str(self.leg.direction),
                                          caller=self.leg.caller, callee=self.leg.callee, agent=self.agent.name,
