@@ -269,8 +269,9 @@ class CallSession:
             self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
             return
         models = self.services.models
-        vad = models.new_vad(VADParams(threshold=self.agent.endpointing.vad_threshold))
-        detector = TurnDetector(vad, self.agent.endpointing)
+        params = VADParams(threshold=self.agent.endpointing.vad_threshold)
+        vad = models.new_vad(params)  # ~0.1 ms per window: run inline on the loop, no thread hop per frame
+        detector = TurnDetector(vad, self.agent.endpointing, vad_hangover_ms=params.min_silence_ms)
         async for frame in self.leg.frames():
             for signal in detector.feed(frame):
                 await self._on_turn_signal(signal)

@@ -52,11 +52,13 @@ TurnSignal = SpeechBegan | SpeechPaused | SpeechResumed | EndOfUtterance | Utter
 class TurnDetector:
     """Feed caller frames (16 kHz mono) in order; get turn signals back (see module docstring)."""
 
-    def __init__(self, vad: VAD, endpointing: Endpointing, *, preroll_ms: float = 300.0, tail_ms: float = 200.0):
+    def __init__(self, vad: VAD, endpointing: Endpointing, *, vad_hangover_ms: float = 100.0,
+                 preroll_ms: float = 300.0) -> None:
         self.vad = vad
         self.ep = endpointing
+        # the VAD reports the end of speech only after its own hangover; that silence counts towards the endpoint
+        self.vad_hangover_ms = vad_hangover_ms
         self.preroll_ms = preroll_ms
-        self.tail_ms = tail_ms
         self.clock_ms = 0.0  # audio time: sum of frame durations fed so far
         self._preroll: deque[AudioFrame] = deque()
         self._buffer: list[AudioFrame] = []
@@ -85,7 +87,6 @@ class TurnDetector:
             return out
         self._buffer.append(frame)
         if event is not None and event.kind == VadEventKind.SPEECH_END and self._silence_start is None:
-            # the VAD reports the end after its own hysteresis; count silence from when it reports
             self._silence_start = self.clock_ms
             self._paused_utterance = concat(self._buffer)
             speech_ms = self.clock_ms - self._speech_start
@@ -95,7 +96,7 @@ class TurnDetector:
             self._paused_utterance = None
             out.append(SpeechResumed(self.clock_ms))
         if self._silence_start is not None:
-            if self.clock_ms - self._silence_start >= self.ep.min_silence_ms - 100.0:
+            if self.clock_ms - self._silence_start >= self.ep.min_silence_ms - self.vad_hangover_ms:
                 speech_ms = self._silence_start - self._speech_start
                 utterance = self._paused_utterance
                 self._reset()
