@@ -50,9 +50,9 @@ def gates(settings: Settings, trunks: list[Trunk]) -> Gates:
 class Appliance:
     """The running box. `async with Appliance(settings) as box: await box.wait()`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, local: Any = None) -> None:
         self.settings = settings
-        self.local: Any = None  # appliance.conversation.services.LocalServices
+        self.local: Any = local  # appliance.conversation.services.LocalServices; opened from settings if None
         self.ua: SipUserAgent | None = None
         self.api_task: asyncio.Task[None] | None = None
         self.api_server: Any = None
@@ -64,7 +64,8 @@ class Appliance:
         from appliance.conversation.services import local_services
 
         self.settings.paths.ensure()
-        self.local = await self._stack.enter_async_context(local_services(self.settings))
+        if self.local is None:
+            self.local = await self._stack.enter_async_context(local_services(self.settings))
         if self.settings.sip.enabled:
             trunks = load_trunks(self.local.services.db, self.settings)
             self.ua = SipUserAgent(endpoint_config(self.settings), on_incoming=self.on_incoming,

@@ -24,6 +24,7 @@ class SipCall(pj.Call):  # type: ignore[misc]
 
     def __init__(self, owner: Any, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(account, call_id)
+        self.account = account
         self.owner = owner  # SipUserAgent: gets on_pj_disconnected
         self.leg: SipCallLeg | None = None
         self.port: BridgePort | None = None
@@ -74,7 +75,17 @@ class SipCall(pj.Call):  # type: ignore[misc]
             log.exception("onCallTransferStatus failed")
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
-        prm.statusCode = 603  # we never follow a REFER from the far side: a caller cannot move the agent
+        try:
+            if not self.owner.follow_transfers:
+                prm.statusCode = 603  # the appliance never follows a REFER: a caller cannot move the agent
+                return
+            new = SipCall(self.owner, self.account)  # a softphone follows it, like a desk phone would
+            new.ptime_ms = self.ptime_ms
+            self.owner.on_pj_transfer_call(new, prm.dstUri)
+            prm.newCall = new
+        except Exception:
+            log.exception("onCallTransferRequest failed")
+            prm.statusCode = 500
 
 
 class SipAccount(pj.Account):  # type: ignore[misc]

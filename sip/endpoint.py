@@ -30,6 +30,7 @@ pjlog = logging.getLogger("pjsip")
 T = TypeVar("T")
 
 CLOCK_RATE = 16_000
+_AFTER_DESTROY: list[object] = []
 
 
 @dataclass(slots=True)
@@ -232,6 +233,7 @@ class SipEndpoint:
     def _destroy(self) -> None:
         if self.ep is None:
             return
+        self._drain()  # late cleanups (they drop Call objects) must run while the library still exists
         try:
             self.ep.libDestroy()
         except Exception:
@@ -239,8 +241,11 @@ class SipEndpoint:
         self.ep = None
         while True:  # fail whatever was posted while we were going down
             try:
-                _, fut = self._commands.get_nowait()
+                fn, fut = self._commands.get_nowait()
             except queue.Empty:
                 break
+            # A closure may hold the last reference to a pjsua2 object whose destructor would call into
+            # the destroyed library (an assertion abort): keep it alive instead of freeing it now.
+            _AFTER_DESTROY.append(fn)
             if fut.set_running_or_notify_cancel():
                 fut.set_exception(SipError("SIP endpoint stopped"))

@@ -22,7 +22,8 @@ from appliance.audio import AudioFrame, concat, read_wav, rms_dbfs
 from appliance.errors import VocalIQError
 from sip.endpoint import EndpointConfig
 from sip.leg import SipCallLeg
-from sip.ua import SipUserAgent
+from sip.trunks import TrunkTable
+from sip.ua import Accept, Gates, IncomingCall, SipUserAgent
 
 VOICED_DBFS = -40.0
 
@@ -45,6 +46,13 @@ class CallReport:
     received_voiced_ms: float = 0.0
     hangup: str = ""
     error: str = ""
+    transfers_followed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AnswerReport:
+    port: int
+    calls: list[dict[str, str]] = field(default_factory=list)
 
 
 class Listener:
@@ -93,13 +101,38 @@ async def _speak(leg: SipCallLeg, audio: AudioFrame, name: str) -> float:
     return time.monotonic()
 
 
+def _config(port: int = 0) -> EndpointConfig:
+    return EndpointConfig(host="127.0.0.1", port=port, transports=("udp",), max_calls=4,
+                          rtp_port_start=20000 + 2 * (os.getpid() % 10000), rtp_port_range=2000,
+                          codecs=("G722/16000", "PCMA/8000", "PCMU/8000"), user_agent="VocalIQ-softphone")
+
+
+async def answer_calls(port: int, *, seconds: float, hold_s: float = 1.0) -> AnswerReport:
+    """Be a desk phone on 127.0.0.1:`port` for `seconds`: answer every call, hang up after `hold_s`."""
+    report = AnswerReport(port)
+
+    async def on_incoming(call: IncomingCall) -> Accept:
+        report.calls.append({"from": call.caller, "to": call.dialled, "source": call.source_ip})
+
+        async def hold(leg: SipCallLeg) -> None:
+            with_end = asyncio.create_task(leg.ended.wait())
+            await asyncio.wait({with_end}, timeout=hold_s)
+            with_end.cancel()
+
+        return Accept(hold)
+
+    gates = Gates(trunks=TrunkTable(extra_trusted=["127.0.0.0/8"]))
+    async with SipUserAgent(_config(port), on_incoming=on_incoming, gates=gates):
+        await asyncio.sleep(seconds)
+    return report
+
+
 async def place_call(uri: str, plays: list[Path], *, record: Path | None = None, dtmf: str = "",
-                     duration: float = 0.0, turns: bool = False, reply_timeout: float = 20.0) -> CallReport:
+                     duration: float = 0.0, turns: bool = False, reply_timeout: float = 20.0,
+                     accept_transfer: bool = False) -> CallReport:
     report = CallReport(uri)
-    config = EndpointConfig(host="127.0.0.1", port=0, transports=("udp",), max_calls=4,
-                            rtp_port_start=20000 + 2 * (os.getpid() % 10000), rtp_port_range=2000,
-                            codecs=("G722/16000", "PCMA/8000", "PCMU/8000"), user_agent="VocalIQ-softphone")
-    async with SipUserAgent(config) as ua:
+    async with SipUserAgent(_config()) as ua:
+        ua.follow_transfers = accept_transfer
         try:
             leg = await ua.call(uri, record_path=record, answer_within=15)
         except VocalIQError as exc:
@@ -127,6 +160,9 @@ async def place_call(uri: str, plays: list[Path], *, record: Path | None = None,
             report.hangup = str(leg.hangup_reason or "") if leg.ended.is_set() else "caller_hangup"
             await leg.hangup()
             listening.cancel()
+            report.transfers_followed = list(ua.transfers_followed)
+            if ua.transfers_followed:
+                await asyncio.sleep(1.5)  # let the transferred call run before the endpoint goes
     return report
 
 
@@ -167,7 +203,9 @@ def _to16k(frame: AudioFrame) -> AudioFrame:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sip.softphone", description=__doc__)
-    parser.add_argument("uri")
+    parser.add_argument("uri", nargs="?", default="")
+    parser.add_argument("--listen", type=int, help="answer calls on this port instead of calling")
+    parser.add_argument("--accept-transfer", action="store_true")
     parser.add_argument("--play", action="append", type=Path, default=[])
     parser.add_argument("--record", type=Path)
     parser.add_argument("--dtmf", default="")
@@ -177,8 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # only the JSON report goes to stdout
+    if args.listen is not None:
+        answered = asyncio.run(answer_calls(args.listen, seconds=args.duration or 10))
+        out.write(json.dumps(asdict(answered)) + "\n")
+        out.flush()
+        return 0
     report = asyncio.run(place_call(args.uri, args.play, record=args.record, dtmf=args.dtmf,
-                                    duration=args.duration, turns=args.turns, reply_timeout=args.reply_timeout))
+                                    duration=args.duration, turns=args.turns, reply_timeout=args.reply_timeout,
+                                    accept_transfer=args.accept_transfer))
     out.write(json.dumps(asdict(report)) + "\n")
     out.flush()
     return 0 if report.answered else 1

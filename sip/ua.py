@@ -96,6 +96,8 @@ class SipUserAgent:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.on_registration: Callable[[str, bool, int, str], None] | None = None
+        self.follow_transfers = False  # softphone behaviour; the appliance refuses REFERs (603)
+        self.transfers_followed: list[str] = []
 
     # --- lifecycle (loop thread) ------------------------------------------------------------------
     async def start(self) -> None:
@@ -274,14 +276,17 @@ class SipUserAgent:
         op.reason = reason
         call.hangup(op)
 
+    def on_pj_transfer_call(self, call: SipCall, target: str) -> None:
+        self._calls[f"transfer-{id(call)}"] = call
+        self.transfers_followed.append(target)
+
     def on_pj_disconnected(self, call: SipCall, sip_call_id: str) -> None:
         if call.leg is not None and call.leg.direction is Direction.OUTBOUND and self._loop is not None:
             self._loop.call_soon_threadsafe(self.legs.pop, call.leg.call_id, None)
 
         def forget() -> None:  # after the callback has returned: the Call object may then be deleted
-            gone = self._calls.pop(sip_call_id, None)
-            if gone is not None:
-                _unlink(gone)  # the last reference drops here, on the PJSIP thread
+            for key in [k for k, c in self._calls.items() if c is call]:
+                _unlink(self._calls.pop(key))  # the last reference drops here, on the PJSIP thread
 
         self.endpoint.submit(forget)
 
