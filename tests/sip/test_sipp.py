@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.audio import AudioFrame, rms_dbfs, ulaw_encode
-from appliance.telephony import HangupReason
+from appliance.telephony import HangupReason, LegDtmf
 from sip.leg import SipCallLeg
 from sip.security import SourceFilter
 from sip.ua import Reject
@@ -162,3 +162,39 @@ async def test_over_capacity_gets_503_at_once_while_the_admitted_call_goes_on(tm
 
 async def _unused(leg: SipCallLeg) -> None:
     await leg.hangup()
+
+
+async def test_sip_info_dtmf_arrives_as_leg_dtmf(tmp_path: Path) -> None:
+    digits: list[str] = []
+
+    async def ivr(leg: SipCallLeg) -> None:
+        async for event in leg.events():
+            if isinstance(event, LegDtmf):
+                digits.append(event.digit)
+
+    async with sip_agent(ivr) as agent:
+        rc, log = await run_sipp(tmp_path, agent.ua.port, "dtmf_info.xml")
+        await asyncio.sleep(0.2)
+    assert rc == 0, log
+    assert digits == ["5"]
+
+
+async def test_draining_refuses_new_calls_and_lets_the_running_call_finish(tmp_path: Path) -> None:
+    async def hold(leg: SipCallLeg) -> None:
+        async for _ in leg.frames():
+            pass
+
+    async with sip_agent(hold) as agent:
+        first = asyncio.create_task(softphone(agent.uri, "--duration", "3"))
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if agent.legs:
+                break
+        draining = asyncio.create_task(agent.ua.stop(drain_seconds=10))
+        await asyncio.sleep(0.3)
+        rc, log = await run_sipp(tmp_path, agent.ua.port, "refused_503.xml")
+        report = await first
+        await draining
+    assert rc == 0, log
+    assert report["answered"] and report["hangup"] == "caller_hangup"  # the caller ended it, not the drain
+    assert agent.legs[0].hangup_reason is HangupReason.CALLER_HANGUP
