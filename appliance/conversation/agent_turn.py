@@ -70,7 +70,7 @@ class AgentTurn:
                 yield piece
             return
         self.misses = 0
-        if nlu.intent == "goodbye" and not (self.flow.active and self.flow.step["type"] == "slot"):
+        if nlu.intent == "goodbye" and not (self.flow.active and self.flow.step.get("kind") == "text"):
             self.flow.stop()
             self.control = Control("end_call")
             yield self.agent.goodbye

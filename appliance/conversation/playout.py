@@ -23,7 +23,7 @@ from appliance.events import (
     StageError,
     TtsFirstAudio,
 )
-from appliance.telephony import CallLeg
+from appliance.telephony import CallLeg, LegDtmf
 from models.tts.base import TTS
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ class TextChannel(Protocol):
 
     def send_text(self, text: str) -> None: ...
 
-    def text_input(self) -> AsyncIterator[str]: ...
+    def text_input(self) -> AsyncIterator[str | LegDtmf]:
+        """Caller lines (or typed DTMF digits); the session reads the next one when it is ready for it."""
+        ...
 
 
 @dataclass(slots=True)

@@ -108,6 +108,7 @@ class CallSession:
         self._speculative_audio: AudioFrame | None = None
         self._hung_up = asyncio.Event()
         self._delivering: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()  # the controller waits for caller input
 
     # lifecycle ---------------------------------------------------------------------------------------
 
@@ -171,6 +172,7 @@ class CallSession:
         await self._speak(0, self.agent.greeting_text(), user_text="")
         no_input = 0
         while not self.sm.ended:
+            self._ready.set()
             try:
                 item = await asyncio.wait_for(self.inputs.get(), timeout=self.agent.no_input_timeout_s)
             except TimeoutError:
@@ -264,8 +266,19 @@ class CallSession:
 
     async def _input_loop(self) -> None:
         if isinstance(self.leg, TextChannel):
-            async for line in self.leg.text_input():  # queued in order: a chat never barges in
-                self.inputs.put_nowait(_UserTurn(text=line, typed=True))
+            lines = aiter(self.leg.text_input())
+            while True:  # a chat takes the next line when the agent is ready for it: no barge-in in text
+                await self._ready.wait()
+                try:
+                    line = await anext(lines)
+                except StopAsyncIteration:
+                    break
+                self._ready.clear()
+                if isinstance(line, LegDtmf):
+                    self.bus.publish(Dtmf(call_id=self.call_id, digit=line.digit))
+                    self.inputs.put_nowait(_UserTurn(dtmf=line.digit))
+                else:
+                    self.inputs.put_nowait(_UserTurn(text=line, typed=True))
             self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
             return
         models = self.services.models

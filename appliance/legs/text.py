@@ -1,6 +1,6 @@
 """TextLeg: a call without audio, for `vocaliq chat` and tests. Caller lines in, agent sentences out.
 
-Lines of the form `#5` or `dtmf 5` are sent as DTMF digits; `/hangup` (or the end of
+Lines of the form `#5` or `dtmf 5` are DTMF digits (kept in order with the typed lines); `/hangup` (or the end of
 the lines) ends the call once the agent has answered everything before it. Marks are reported at
 once (text is "played" the moment it is shown).
 """
@@ -44,7 +44,7 @@ class TextLeg:
     def send_text(self, text: str) -> None:
         self._on_text(text)
 
-    async def text_input(self) -> AsyncIterator[str]:
+    async def text_input(self) -> AsyncIterator[str | LegDtmf]:
         async for raw in self._lines:
             line = raw.strip()
             if self.hangup_reason is not None:
@@ -55,10 +55,7 @@ class TextLeg:
             if line == "/hangup":  # ends the input; the session hangs up after the replies before it
                 return
             m = _DTMF.match(line)
-            if m:
-                self._events.put_nowait(LegDtmf(m.group(1)))
-                continue
-            yield line
+            yield LegDtmf(m.group(1)) if m else line  # in line order: typed digits are turns too
 
     # CallLeg
     async def frames(self) -> AsyncIterator[AudioFrame]:
