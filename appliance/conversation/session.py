@@ -109,6 +109,7 @@ class CallSession:
         self._hung_up = asyncio.Event()
         self._delivering: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # the controller waits for caller input
+        self._carry = ""  # transcript of an utterance the caller continued before we answered
 
     # lifecycle ---------------------------------------------------------------------------------------
 
@@ -333,6 +334,11 @@ class CallSession:
             except Exception as exc:
                 log.exception("stt failed")
                 self.bus.publish(StageError(call_id=self.call_id, code="stt_failed", message=str(exc)))
+        if self.sm.state == CallState.USER_SPEAKING:
+            # the caller went on talking while we transcribed: answer both parts together, once they stop
+            self._carry = f"{self._carry} {text}".strip()
+            return
+        text, self._carry = f"{self._carry} {text}".strip(), ""
         self.inputs.put_nowait(_UserTurn(text=text))
 
     def _start_stt(self, utterance: AudioFrame) -> None:

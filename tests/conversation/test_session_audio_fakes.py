@@ -4,6 +4,7 @@ running faster than real time. The same behaviours run on the real models in tes
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from appliance.agents import AgentConfig, default_reception_agent
 from appliance.audio import INTERNAL_RATE, AudioFrame, concat, silence
@@ -74,3 +75,31 @@ async def test_dtmf_overtakes_playout_and_unknown_digit_is_reported() -> None:
     said += " ".join(e.planned_text for e in kinds(events, "AgentSpeechInterrupted"))
     assert "9 is not an option" in said
     assert "What is your name?" in said  # 2 = message flow
+
+
+async def test_caller_who_goes_on_after_the_endpoint_gets_one_answer_to_both_parts() -> None:
+    agent = dataclasses.replace(AgentConfig.from_mapping(default_reception_agent()), greeting="Hi.")
+    audio = concat([silence(1000), tone(600), silence(560), tone(600), silence(3000)])
+    models = FakeAudioModels(SlowSTT(["My name is Anna and I'd like", "an appointment tomorrow at 3 pm"]))
+    bus = EventBus()
+    events: list[CallEvent] = []
+    bus.subscribe(events.append)
+    leg = FileLeg(audio, speed=10.0, linger_ms=3000)
+    session = CallSession(leg, services=CallServices(models=models, bus=bus), agent=agent, transport="file",
+                          today=TODAY, backoffice=MemoryBackoffice())
+    await session.run()
+    intents = kinds(events, "Intent")
+    assert len(intents) == 1 and intents[0].intent == "book_appointment"
+    assert intents[0].entities == {"date": "2026-11-26", "time": "15:00", "name": "Anna"}
+    reply = kinds(events, "FirstSentence")[-1].text
+    assert reply.startswith("So that is an appointment for Anna on Thursday, November 26 at 3 PM")
+
+
+class SlowSTT(ScriptedSTT):
+    """Takes 1 s of audio time at speed 10 — long enough for the caller to start again."""
+
+    async def _impl(self, utterance: AudioFrame, *, language: str | None, prompt: str | None) -> Any:
+        import asyncio
+
+        await asyncio.sleep(0.1)
+        return await super()._impl(utterance, language=language, prompt=prompt)
