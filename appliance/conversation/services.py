@@ -12,6 +12,7 @@ from typing import Any
 from appliance.agents import AgentConfig, default_reception_agent
 from appliance.config import Settings
 from appliance.conversation import CallServices
+from appliance.errors import ModelUnavailable
 from appliance.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,10 @@ def _database(settings: Settings) -> Iterator[Any]:
 
 @contextlib.asynccontextmanager
 async def local_services(settings: Settings, *, agent_name: str | None = None) -> AsyncIterator[LocalServices]:
-    from models.registry import load_models  # type: ignore[import-not-found,unused-ignore]
-
+    try:
+        from models.registry import load_models  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise ModelUnavailable("the model registry (models/registry.py) is not installed in this build") from exc
     models = load_models(settings)
     bus = EventBus()
     with _database(settings) as db:
