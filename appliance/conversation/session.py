@@ -94,8 +94,10 @@ class CallSession:
         knowledge = None
         if services.knowledge is not None and agent.knowledge_enabled:
             knowledge = services.knowledge.for_org(self.org_id)
+        # `today` pins the calendar (tests, replays); availability then starts at that day's midnight
+        now = dt.datetime.combine(today, dt.time(0, 0)) if today is not None else None
         self.tools = CallTools(agent, backoffice=backoffice, knowledge=knowledge, call_id=self.call_id,
-                               caller=leg.caller)
+                               caller=leg.caller, now=now)
         self.brain = AgentTurn(agent, llm=getattr(models, "llm", None), tools=self.tools, bus=self.bus,
                                call_id=self.call_id, caller=leg.caller, today=today)
         self.playout = Playout(leg, self.tts, self.bus)
