@@ -20,7 +20,7 @@ from appliance.agents import AgentConfig
 from appliance.config import Settings
 from appliance.conversation import run_call
 from appliance.logs import call_context
-from sip.endpoint import EndpointConfig
+from sip.endpoint import PJSUA_MAX_CALLS, EndpointConfig
 from sip.leg import SipCallLeg
 from sip.security import SourceFilter
 from sip.trunks import Trunk, TrunkTable
@@ -43,7 +43,7 @@ def endpoint_config(settings: Settings) -> EndpointConfig:
 def gates(settings: Settings, trunks: list[Trunk]) -> Gates:
     return Gates(trunks=TrunkTable(trunks, extra_trusted=list(settings.sip.trusted_cidrs)),
                  source_filter=SourceFilter.from_settings(settings.sip),
-                 max_calls=min(settings.admission.max_concurrent_calls, settings.sip.max_calls),
+                 max_calls=min(settings.admission.max_concurrent_calls, settings.sip.max_calls, PJSUA_MAX_CALLS),
                  reject_status=settings.admission.reject_status)
 
 

@@ -121,7 +121,8 @@ async def run_step(ua: SipUserAgent, frames: dict[str, int], tmp: Path, calls: i
         shutil.which("sipp") or "sipp", f"127.0.0.1:{ua.port}", "-sf", str(xml), "-m", str(calls),
         "-l", str(calls), "-r", str(rate), "-i", "127.0.0.1", "-p", str(_free_port()), "-mp", "50000",
         "-timeout", f"{int(hold_s + 60)}s", "-timeout_error", "-nostdin", "-trace_rtt", "-rtt_freq", "1",
-        "-trace_stat", "-stf", str(tmp / "stat.csv"), cwd=tmp, stdin=subprocess.DEVNULL,
+        "-trace_stat", "-stf", str(tmp / "stat.csv"), "-trace_err", "-error_file", str(tmp / "err.log"),
+        cwd=tmp, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     await proc.wait()
     cpu = 100.0 * (time.process_time() - cpu0) / (time.monotonic() - wall0)
@@ -129,8 +130,8 @@ async def run_step(ua: SipUserAgent, frames: dict[str, int], tmp: Path, calls: i
     for rtt in list(tmp.glob("*_rtt.csv")):  # noqa: ASYNC240 - after the step, nothing else runs
         for line in rtt.read_text().splitlines()[1:]:
             parts = line.split(";")
-            if len(parts) >= 4 and parts[3].replace(".", "").isdigit():
-                setups.append(float(parts[3]))
+            if len(parts) >= 2 and parts[1].replace(".", "").isdigit():  # Date_ms;response_time_ms;rtd_no
+                setups.append(float(parts[1]))
     completed, failed = _stat_counts(tmp / "stat.csv")
     expected = hold_s * 50
     media_ok = sum(1 for n in frames.values() if n >= 0.8 * expected)
@@ -180,7 +181,10 @@ async def bench(steps: list[int], hold_s: float, rate: int, ptime: int) -> dict[
             if not step.passed:
                 break
             await asyncio.sleep(2)
-    shutil.rmtree(tmp, ignore_errors=True)
+    if os.environ.get("KEEP") is None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(tmp)
     best = max((s.calls for s in results if s.passed), default=0)
     return {"highest_n_without_failures": best, "ptime_ms": ptime, "hold_s": hold_s,
             "steps": [asdict(s) for s in results],

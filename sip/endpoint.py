@@ -30,6 +30,10 @@ pjlog = logging.getLogger("pjsip")
 T = TypeVar("T")
 
 CLOCK_RATE = 16_000
+# The pjsua2-python 2.15.1.post1 wheel is built with PJSIP's default PJSUA_MAX_CALLS = 4: pjsua silently
+# clamps `maxCalls` to it and answers 486 beyond it (measured: 4 concurrent calls pass, the 5th gets 486).
+# More concurrent calls per process need a pjsua2 build with a larger PJSUA_MAX_CALLS (see docs/sip.md).
+PJSUA_MAX_CALLS = 4
 _AFTER_DESTROY: list[object] = []
 
 

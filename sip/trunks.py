@@ -27,6 +27,7 @@ class Trunk:
     transport: str = "udp"
     register_seconds: int = 300
     outbound_proxy: str = ""
+    srtp: str = "off"  # "off", "optional" or "mandatory" (SDES keys; mandatory wants TLS signalling)
 
     @property
     def registers(self) -> bool:

@@ -217,6 +217,10 @@ class SipUserAgent:
         cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", trunk.realm or trunk.registrar_host,
                                                        trunk.username, 0, trunk.password))
         self._media_ports(cfg)
+        srtp = {"optional": pj.PJMEDIA_SRTP_OPTIONAL, "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
+        cfg.mediaConfig.srtpUse = srtp.get(trunk.srtp, pj.PJMEDIA_SRTP_DISABLED)
+        if trunk.srtp == "mandatory" and trunk.transport == "tls":
+            cfg.mediaConfig.srtpSecureSignaling = 1
         tid = self.endpoint.transport_ids.get(trunk.transport)
         if tid is not None:
             cfg.sipConfig.transportId = tid
