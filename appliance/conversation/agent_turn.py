@@ -16,6 +16,7 @@ from typing import Any
 from appliance.agents import AgentConfig
 from appliance.conversation.flows import FlowReply, FlowRunner
 from appliance.conversation.nlu import NluResult, understand
+from appliance.conversation.splitter import SentenceSplitter
 from appliance.conversation.tools import CallTools
 from appliance.errors import ModelUnavailable
 from appliance.events import EventBus, Intent, LlmFirstToken, StageError, ToolCalled
@@ -24,6 +25,7 @@ from models.llm.base import LLM, ChatMessage
 
 log = logging.getLogger(__name__)
 HISTORY_TURNS = 6  # the 2k-token context of the embedded model holds about this much
+MAX_LLM_SENTENCES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +161,11 @@ class AgentTurn:
         messages = [ChatMessage("system", system), *self.history[-2 * HISTORY_TURNS:], ChatMessage("user", text)]
         tools = self.tools.specs() if self.llm.capabilities.tool_calling else []
         first = True
+        sentences = SentenceSplitter()
+        spoken = 0
+        stream = self.llm.stream(messages, tools=tools, max_tokens=self.agent.max_reply_tokens, temperature=0.3)
         try:
-            async for delta in self.llm.stream(messages, tools=tools, max_tokens=self.agent.max_reply_tokens,
-                                               temperature=0.3):
+            async for delta in stream:
                 if delta.tool_call is not None:
                     said = await self._action(turn, delta.tool_call.name, dict(delta.tool_call.arguments))
                     if said:
@@ -172,9 +176,16 @@ class AgentTurn:
                         first = False
                         self.bus.publish(LlmFirstToken(call_id=self.call_id, turn=turn, backend=self.llm.name))
                     yield delta.text
+                    spoken += len(sentences.push(delta.text))
+                    if spoken >= MAX_LLM_SENTENCES:  # a phone answer is short; small models ramble on
+                        break
         except ModelUnavailable as exc:
             self.bus.publish(StageError(call_id=self.call_id, code="llm_unavailable", message=str(exc)))
             yield "I'm sorry, I can't answer that right now. I can take a message for you."
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()  # stops generation in the model's worker
 
 
 def _useless(text: str) -> bool:

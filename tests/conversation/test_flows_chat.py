@@ -118,3 +118,9 @@ async def test_llm_with_tool_calling_books_through_the_tool() -> None:
     assert [a["start"] for a in run.backoffice.appointments] == [dt.datetime(2026, 11, 30, 10)]
     assert run.of("ToolCalled")[0].tool == "book_appointment"
     assert "booked" in run.text
+
+
+async def test_rambling_llm_reply_is_cut_after_three_sentences() -> None:
+    llm = ScriptedLLM(["One thing here. Two things here. Three things here. Four things here. Five things here."])
+    run = await chat(["Tell me everything about your office"], llm=llm)
+    assert "Three things here." in run.said and "Four things here." not in run.text
