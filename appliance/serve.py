@@ -174,10 +174,10 @@ def reference_recording(db: Any, call_id: str, path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[Appliance]:
-    """Run the appliance until SIGTERM/SIGINT (then drain and stop)."""
+async def serving(settings: Settings, *, local: Any = None) -> AsyncIterator[Appliance]:
+    """Run the appliance; SIGTERM/SIGINT make `box.wait()` return, leaving the block drains and stops."""
     loop = asyncio.get_running_loop()
-    async with Appliance(settings) as box:
+    async with Appliance(settings, local=local) as box:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, box.request_stop)
         try:

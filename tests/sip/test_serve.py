@@ -7,6 +7,8 @@ about SIP <-> session plumbing; tests/sip/test_demo.py runs the same path with t
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 from appliance.agents import AgentConfig, default_reception_agent
@@ -15,7 +17,7 @@ from appliance.conversation import CallServices
 from appliance.conversation.services import LocalServices
 from appliance.conversation.timeline import CallTimeline
 from appliance.demo import free_port
-from appliance.serve import Appliance
+from appliance.serve import Appliance, serving
 from appliance.telephony import HangupReason
 from sip.leg import SipCallLeg
 from tests.fakes.audio_models import FakeAudioModels, ScriptedSTT
@@ -56,3 +58,26 @@ async def test_a_call_into_the_served_appliance_is_greeted_and_every_turn_answer
     assert turns[2].user_text == "I would like to book an appointment" and turns[2].played_text
     recordings = sorted(settings.paths.recordings.glob("*/*.wav"))
     assert len(recordings) == 1 and recordings[0].stat().st_size > 44
+
+
+async def test_sigterm_drains_the_running_call_before_the_appliance_stops(tmp_path: Path) -> None:
+    settings = load_config(data_dir=tmp_path / "data")
+    settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
+    settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.drain_seconds = 20
+    local = LocalServices(CallServices(models=FakeAudioModels(ScriptedSTT([]))),
+                          AgentConfig.from_mapping(default_reception_agent()))
+    legs: list[SipCallLeg] = []
+    async with serving(settings, local=local) as box:
+        box.call_observers.append(lambda leg, agent: legs.append(leg))
+        call = asyncio.create_task(softphone(f"sip:reception@127.0.0.1:{box.sip_port}", "--duration", "4"))
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if legs:
+                break
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(box.wait(), 5)
+    # leaving the block drained: the caller ended the call after its 4 s, the appliance did not cut it
+    report = await call
+    assert report["answered"] and report["hangup"] == "caller_hangup"
+    assert legs[0].hangup_reason is HangupReason.CALLER_HANGUP
