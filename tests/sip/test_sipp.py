@@ -26,7 +26,7 @@ def _free_port(host: str = "127.0.0.1") -> int:
 
 
 async def run_sipp(tmp: Path, port: int, scenario: str, *, source: str = "127.0.0.1", user_agent: str = "sipp",
-                   rtp_file: Path | None = None, calls: int = 1) -> tuple[int, str]:
+                   rtp_file: Path | None = None, calls: int = 1, concurrent: int = 0) -> tuple[int, str]:
     """Run one scenario against 127.0.0.1:port; returns (exit code, SIPp's error log)."""
     binary = need("sipp")
     text = (SCENARIOS / scenario).read_text().replace("@UA@", user_agent)
@@ -34,8 +34,8 @@ async def run_sipp(tmp: Path, port: int, scenario: str, *, source: str = "127.0.
     xml = tmp / scenario
     xml.write_text(text)
     errors = tmp / f"{scenario}.err"
-    args = [binary, f"127.0.0.1:{port}", "-sf", str(xml), "-m", str(calls), "-l", str(calls), "-s", "agent",
-            "-i", source, "-p", str(_free_port(source)), "-mp", str(_free_port(source)),
+    args = [binary, f"127.0.0.1:{port}", "-sf", str(xml), "-m", str(calls), "-l", str(concurrent or calls),
+            "-s", "agent", "-i", source, "-p", str(_free_port(source)), "-mp", str(_free_port(source)),
             "-trace_msg", "-message_file", str(tmp / "msg.log"), "-timeout", "20s", "-timeout_error",
             "-nostdin", "-trace_err", "-error_file", str(errors)]
     proc = await asyncio.create_subprocess_exec(*args, cwd=tmp, stdin=subprocess.DEVNULL,
@@ -198,3 +198,18 @@ async def test_draining_refuses_new_calls_and_lets_the_running_call_finish(tmp_p
     assert rc == 0, log
     assert report["answered"] and report["hangup"] == "caller_hangup"  # the caller ended it, not the drain
     assert agent.legs[0].hangup_reason is HangupReason.CALLER_HANGUP
+
+
+async def test_many_calls_in_a_row_reuse_call_slots_and_leave_nothing_behind(tmp_path: Path) -> None:
+    async def listen(leg: SipCallLeg) -> None:
+        async for _ in leg.frames():
+            pass
+
+    async with sip_agent(listen) as agent:
+        rc, log = await run_sipp(tmp_path, agent.ua.port, "call_rtp_bye.xml", rtp_file=_ulaw_tone(tmp_path / "t.ul"),
+                                 calls=10, concurrent=3)
+        await asyncio.sleep(0.5)
+        leftover = await agent.ua.endpoint.run(lambda: len(agent.ua._calls))
+    assert rc == 0, log
+    assert len(agent.legs) == 10 and all(leg.ended.is_set() for leg in agent.legs)
+    assert leftover == 0 and agent.ua.legs == {}
