@@ -107,14 +107,18 @@ def _config(port: int = 0) -> EndpointConfig:
                           codecs=("G722/16000", "PCMA/8000", "PCMU/8000"), user_agent="VocalIQ-softphone")
 
 
-async def answer_calls(port: int, *, seconds: float, hold_s: float = 1.0) -> AnswerReport:
-    """Be a desk phone on 127.0.0.1:`port` for `seconds`: answer every call, hang up after `hold_s`."""
+async def answer_calls(port: int, *, seconds: float, hold_s: float = 1.0, plays: list[Path] | None = None
+                       ) -> AnswerReport:
+    """Be a desk phone on 127.0.0.1:`port` for `seconds`: answer every call, play `plays` (a person's
+    "hello" or a machine's greeting), hang up after `hold_s`."""
     report = AnswerReport(port)
 
     async def on_incoming(call: IncomingCall) -> Accept:
         report.calls.append({"from": call.caller, "to": call.dialled, "source": call.source_ip})
 
         async def hold(leg: SipCallLeg) -> None:
+            for path in plays or []:
+                await leg.send(read_wav(path))
             with_end = asyncio.create_task(leg.ended.wait())
             await asyncio.wait({with_end}, timeout=hold_s)
             with_end.cancel()
@@ -206,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("uri", nargs="?", default="")
     parser.add_argument("--listen", type=int, help="answer calls on this port instead of calling")
     parser.add_argument("--accept-transfer", action="store_true")
+    parser.add_argument("--hold", type=float, default=1.0, help="with --listen: seconds before hanging up")
     parser.add_argument("--play", action="append", type=Path, default=[])
     parser.add_argument("--record", type=Path)
     parser.add_argument("--dtmf", default="")
@@ -216,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # only the JSON report goes to stdout
     if args.listen is not None:
-        answered = asyncio.run(answer_calls(args.listen, seconds=args.duration or 10))
+        answered = asyncio.run(answer_calls(args.listen, seconds=args.duration or 10, plays=args.play,
+                                            hold_s=args.hold))
         out.write(json.dumps(asdict(answered)) + "\n")
         out.flush()
         return 0
