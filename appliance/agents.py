@@ -113,20 +113,55 @@ RECEPTION_PROMPT = (
 )
 
 
-def default_flows() -> dict[str, Any]:
+_FLOW_TEXT = {
+    "en": {
+        "menu": "Press or say 1 to book an appointment, 2 to leave a message, 3 to speak to someone.",
+        "name": "Sure. May I have your name, please?",
+        "date": "Which day would you like to come in?",
+        "time": "At what time?",
+        "confirm_booking": "So that is an appointment for {name} on {date_text} at {time_text}. Shall I book it?",
+        "msg_name": "Of course. What is your name?",
+        "msg_phone": "What number can we call you back on?",
+        "msg_text": "What is your message?",
+        "confirm_message": "I have a message from {name}: {message}. Shall I pass it on?",
+        "greeting": "Hello, you have reached {org}. I can book an appointment or take a message. How can I help?",
+        "goodbye": "Thank you for calling. Goodbye!",
+        "fallback": ("Sorry, I didn't catch that. Could you say it again?", "I'm sorry, I still didn't understand."),
+    },
+    "de": {
+        "menu": "Drücken oder sagen Sie 1 für einen Termin, 2 für eine Nachricht, 3 für einen Mitarbeiter.",
+        "name": "Gerne. Wie ist Ihr Name, bitte?",
+        "date": "An welchem Tag möchten Sie kommen?",
+        "time": "Um wie viel Uhr?",
+        "confirm_booking": "Also ein Termin für {name} am {date_text} um {time_text}. Soll ich ihn eintragen?",
+        "msg_name": "Gerne. Wie ist Ihr Name?",
+        "msg_phone": "Unter welcher Nummer können wir Sie zurückrufen?",
+        "msg_text": "Wie lautet Ihre Nachricht?",
+        "confirm_message": "Ich habe eine Nachricht von {name}: {message}. Soll ich sie weitergeben?",
+        "greeting": "Guten Tag, Sie sind verbunden mit {org}. Ich kann einen Termin eintragen oder eine Nachricht "
+        "aufnehmen. Wie kann ich helfen?",
+        "goodbye": "Vielen Dank für Ihren Anruf. Auf Wiederhören!",
+        "fallback": ("Entschuldigung, das habe ich nicht verstanden. Können Sie das wiederholen?",
+                     "Entschuldigung, ich habe es wieder nicht verstanden."),
+    },
+}
+
+
+def default_flows(language: str = "en") -> dict[str, Any]:
     """Booking and message forms plus the spoken/DTMF main menu of the Reception agent."""
+    t = _FLOW_TEXT.get(language, _FLOW_TEXT["en"])
     return {
         "menu": {
             "trigger": {"dtmf": "0"},
             "steps": [
                 {
                     "type": "menu",
-                    "prompt": "Press or say 1 to book an appointment, 2 to leave a message, "
-                    "3 to speak to someone.",
+                    "prompt": t["menu"],
                     "options": [
                         {"digit": "1", "keywords": ["book", "appointment", "termin"], "goto": "booking"},
                         {"digit": "2", "keywords": ["message", "nachricht"], "goto": "message"},
-                        {"digit": "3", "keywords": ["someone", "person", "human", "operator"], "action": "transfer"},
+                        {"digit": "3", "keywords": ["someone", "person", "human", "operator", "mitarbeiter"],
+                         "action": "transfer"},
                     ],
                 }
             ],
@@ -134,36 +169,41 @@ def default_flows() -> dict[str, Any]:
         "booking": {
             "trigger": {"intents": ["book_appointment"], "dtmf": "1"},
             "steps": [
-                {"type": "slot", "slot": "name", "kind": "name", "prompt": "Sure. May I have your name, please?"},
-                {"type": "slot", "slot": "date", "kind": "date",
-                 "prompt": "Which day would you like to come in?"},
-                {"type": "slot", "slot": "time", "kind": "time", "prompt": "At what time?"},
-                {"type": "confirm",
-                 "prompt": "So that is an appointment for {name} on {date_text} at {time_text}. Shall I book it?"},
+                {"type": "slot", "slot": "name", "kind": "name", "prompt": t["name"]},
+                {"type": "slot", "slot": "date", "kind": "date", "prompt": t["date"]},
+                {"type": "slot", "slot": "time", "kind": "time", "prompt": t["time"]},
+                {"type": "confirm", "prompt": t["confirm_booking"]},
                 {"type": "action", "action": "book_appointment"},
             ],
         },
         "message": {
             "trigger": {"intents": ["take_message"], "dtmf": "2"},
             "steps": [
-                {"type": "slot", "slot": "name", "kind": "name", "prompt": "Of course. What is your name?"},
-                {"type": "slot", "slot": "phone", "kind": "phone",
-                 "prompt": "What number can we call you back on?", "optional_if_caller_id": True},
-                {"type": "slot", "slot": "message", "kind": "text", "prompt": "What is your message?"},
-                {"type": "confirm", "prompt": "I have a message from {name}: {message}. Shall I pass it on?"},
+                {"type": "slot", "slot": "name", "kind": "name", "prompt": t["msg_name"]},
+                {"type": "slot", "slot": "phone", "kind": "phone", "prompt": t["msg_phone"],
+                 "optional_if_caller_id": True},
+                {"type": "slot", "slot": "message", "kind": "text", "prompt": t["msg_text"]},
+                {"type": "confirm", "prompt": t["confirm_message"]},
                 {"type": "action", "action": "take_message"},
             ],
         },
     }
 
 
-def default_reception_agent() -> dict[str, Any]:
-    """The `agents` row `vocaliq init` creates (plain JSON-able dict; column names as in AgentConfig)."""
+def default_reception_agent(language: str = "en") -> dict[str, Any]:
+    """The `agents` row `vocaliq init` creates (plain JSON-able dict; column names as in AgentConfig).
+    `language` "de" gives German prompts (a German voice must then be installed for calls)."""
+    t = _FLOW_TEXT.get(language, _FLOW_TEXT["en"])
+    prompt = RECEPTION_PROMPT + (" Antworte immer auf Deutsch." if language == "de" else "")
     cfg = AgentConfig(
         name="Reception",
-        greeting="Hello, you have reached {org}. I can book an appointment or take a message. How can I help?",
-        system_prompt=RECEPTION_PROMPT,
-        flows=default_flows(),
+        language=language,
+        organization_name="unserem Büro" if language == "de" else "our office",
+        greeting=str(t["greeting"]),
+        goodbye=str(t["goodbye"]),
+        fallback_phrases=tuple(t["fallback"]),
+        system_prompt=prompt,
+        flows=default_flows(language),
         transfer_targets={"default": ""},
     )
     data = cfg.to_dict()

@@ -16,6 +16,7 @@ from typing import Any
 from appliance.agents import AgentConfig
 from appliance.conversation.flows import FlowReply, FlowRunner
 from appliance.conversation.nlu import NluResult, understand
+from appliance.conversation.phrases import phrase
 from appliance.conversation.splitter import SentenceSplitter
 from appliance.conversation.tools import CallTools
 from appliance.errors import ModelUnavailable
@@ -47,7 +48,8 @@ class AgentTurn:
         self.bus = bus
         self.call_id = call_id
         self.today = today
-        self.flow = FlowRunner(agent.flows, caller=caller, today=today, max_reprompts=agent.max_misses - 1)
+        self.flow = FlowRunner(agent.flows, caller=caller, today=today, max_reprompts=agent.max_misses - 1,
+                               language=agent.language)
         self.history: list[ChatMessage] = []
         self.control: Control | None = None
         self.misses = 0
@@ -90,7 +92,7 @@ class AgentTurn:
             yield await self._flow_reply(turn, self.flow.start(name, nlu))
             return
         if dtmf:
-            yield f"Sorry, {dtmf} is not an option."
+            yield phrase(self.agent.language, "not_an_option", digit=dtmf)
             return
         if nlu.intent == "opening_hours":
             yield business_hours_text(self.agent.business_hours)
@@ -103,11 +105,11 @@ class AgentTurn:
         if self.misses >= self.agent.max_misses:
             self.misses = 0
             self.flow.stop()
-            yield "I'm having trouble understanding you. Let me take a message for you instead."
+            yield phrase(self.agent.language, "miss_limit")
             if "message" in self.agent.flows:
                 yield " " + self.flow.start("message").say
             return
-        phrases = self.agent.fallback_phrases or ("Sorry, could you repeat that?",)
+        phrases = self.agent.fallback_phrases or (phrase(self.agent.language, "repeat"),)
         yield phrases[(self.misses - 1) % len(phrases)]
 
     async def _flow_reply(self, turn: int, reply: FlowReply) -> str:
@@ -139,7 +141,7 @@ class AgentTurn:
         except Exception as exc:  # a tool's failure must not kill the call; the caller hears an apology
             log.exception("tool %s failed", name, extra={"call_id": self.call_id})
             self.bus.publish(StageError(call_id=self.call_id, code="tool_failed", message=f"{name}: {exc}"))
-            result = {"ok": False, "say": "I'm sorry, something went wrong on my side."}
+            result = {"ok": False, "say": phrase(self.agent.language, "internal_error")}
         self.bus.publish(ToolCalled(call_id=self.call_id, turn=turn, tool=name, arguments=dict(args),
                                     result={k: v for k, v in result.items() if k != "hits"}, ok=bool(result.get("ok"))))
         self.actions.append({"tool": name, "arguments": dict(args), "result": result})
@@ -147,7 +149,7 @@ class AgentTurn:
 
     async def _llm(self, turn: int, text: str, nlu: NluResult) -> AsyncIterator[str]:
         if self.llm is None:
-            yield "I can book an appointment, take a message or tell you our opening hours."
+            yield phrase(self.agent.language, "capabilities")
             return
         system = self.agent.system_prompt.replace("{org}", self.agent.organization_name) or (
             f"You are the receptionist of {self.agent.organization_name}. Answer briefly.")
@@ -181,7 +183,7 @@ class AgentTurn:
                         break
         except ModelUnavailable as exc:
             self.bus.publish(StageError(call_id=self.call_id, code="llm_unavailable", message=str(exc)))
-            yield "I'm sorry, I can't answer that right now. I can take a message for you."
+            yield phrase(self.agent.language, "llm_down")
         finally:
             close = getattr(stream, "aclose", None)
             if close is not None:

@@ -16,7 +16,9 @@ from typing import Any
 
 from appliance.conversation import entities
 from appliance.conversation.nlu import NluResult
+from appliance.conversation.phrases import date_text, phrase, time_text
 
+HINTED = ("date", "time", "phone", "email")
 _CANCEL = re.compile(r"\b(cancel|stop|never mind|forget it|abbrechen|vergiss es)\b", re.IGNORECASE)
 
 
@@ -30,22 +32,13 @@ class FlowReply:
     done: bool = False
 
 
-def _format_date(iso: str) -> str:
-    day = dt.date.fromisoformat(iso)
-    return f"{day.strftime('%A')}, {day.strftime('%B')} {day.day}"
-
-
-def _format_time(hhmm: str) -> str:
-    clock = dt.datetime.strptime(hhmm, "%H:%M")
-    return clock.strftime("%I:%M %p").lstrip("0").replace(":00 ", " ")
-
-
 class FlowRunner:
     """Runs at most one flow at a time for one call (see module docstring)."""
 
     def __init__(self, flows: dict[str, Any], *, caller: str = "", today: dt.date | None = None,
-                 max_reprompts: int = 2) -> None:
+                 max_reprompts: int = 2, language: str = "en") -> None:
         self.flows = flows
+        self.language = language
         self.caller = caller
         self.today = today
         self.max_reprompts = max_reprompts
@@ -87,7 +80,7 @@ class FlowRunner:
             raise RuntimeError("no active flow")
         if text and _CANCEL.search(text):
             self.stop()
-            return FlowReply("Alright, I've cancelled that. Is there anything else I can do for you?", done=True)
+            return FlowReply(phrase(self.language, "cancelled"), done=True)
         step = self.step
         kind = step["type"]
         if kind == "menu":
@@ -104,15 +97,15 @@ class FlowRunner:
         """Result of the action the flow asked for; may offer an alternative (e.g. the next free slot)."""
         if result.get("ok"):
             self.stop()
-            return FlowReply(str(result.get("say", "Done.")), done=True)
+            return FlowReply(str(result.get("say", phrase(self.language, "done"))), done=True)
         offer = result.get("offer")
         if isinstance(offer, dict):
             self.slots.update(offer)
             self._go_to_confirm()
-            text = str(result.get("say", "That is not available."))
+            text = str(result.get("say", phrase(self.language, "unavailable")))
             return FlowReply(f"{text} {self._fill(self.step['prompt'])}")
         self.stop()
-        return FlowReply(str(result.get("say", "Sorry, that did not work.")), done=True)
+        return FlowReply(str(result.get("say", phrase(self.language, "failed"))), done=True)
 
     # steps --------------------------------------------------------------------------------------------
 
@@ -164,7 +157,8 @@ class FlowRunner:
                     return self.start(option["goto"])
                 self.stop()
                 return FlowReply(action=option["action"], args=dict(option.get("args", {})))
-        what = f"Sorry, {dtmf} is not an option." if dtmf else "Sorry, I didn't get your choice."
+        lang = self.language
+        what = phrase(lang, "not_an_option", digit=dtmf) if dtmf else phrase(lang, "no_choice")
         return self._reprompt(step, what)
 
     def _slot(self, step: dict[str, Any], text: str, nlu: NluResult | None) -> FlowReply:
@@ -175,10 +169,8 @@ class FlowRunner:
             if self._slot_done(step):
                 self.index += 1
                 return self._advance()
-            hint = {"date": "Which day would suit you?", "time": "What time would suit you?",
-                    "phone": "Please tell me the number digit by digit.",
-                    "email": "Please spell the e-mail address."}.get(step["kind"], "")
-            return self._reprompt(step, ("Sorry, I didn't catch that. " + hint).strip())
+            hint = phrase(self.language, f"hint_{step['kind']}") if step["kind"] in HINTED else ""
+            return self._reprompt(step, f"{phrase(self.language, 'not_caught')} {hint}".strip())
         self.slots[step["slot"]] = value
         self.index += 1
         return self._advance()
@@ -186,21 +178,20 @@ class FlowRunner:
     def _confirm(self, step: dict[str, Any], text: str, dtmf: str) -> FlowReply:
         answer = {"1": True, "2": False}.get(dtmf) if dtmf else entities.parse_yes_no(text)
         if answer is None:
-            return self._reprompt(step, "Please answer yes or no.")
+            return self._reprompt(step, phrase(self.language, "yes_or_no"))
         if answer:
             self.index += 1
             return self._advance()
         keep = set(step.get("keep_on_no", ["name", "phone"]))
         self.slots = {k: v for k, v in self.slots.items() if k in keep}
         self.index = 0
-        return self._advance("Alright, let's correct that.")
+        return self._advance(phrase(self.language, "correct_it"))
 
     def _reprompt(self, step: dict[str, Any], what: str) -> FlowReply:
         self._reprompts += 1
         if self._reprompts > self.max_reprompts:
             self.stop()
-            return FlowReply("I'm sorry, I'm having trouble with that. Let me connect you with a colleague.",
-                             action="transfer", done=True)
+            return FlowReply(phrase(self.language, "give_up"), action="transfer", done=True)
         return FlowReply(f"{what} {self._fill(step['prompt'])}".strip())
 
     def _go_to_confirm(self) -> None:
@@ -237,7 +228,7 @@ class FlowRunner:
     def _fill(self, template: str) -> str:
         values = {k: str(v) for k, v in self.slots.items()}
         if "date" in self.slots:
-            values["date_text"] = _format_date(self.slots["date"])
+            values["date_text"] = date_text(self.language, dt.date.fromisoformat(self.slots["date"]))
         if "time" in self.slots:
-            values["time_text"] = _format_time(self.slots["time"])
+            values["time_text"] = time_text(self.language, dt.time.fromisoformat(self.slots["time"]))
         return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), ""), template)

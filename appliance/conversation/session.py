@@ -20,6 +20,7 @@ from appliance.agents import AgentConfig
 from appliance.audio import AudioFrame
 from appliance.conversation import CallOutcome, CallServices
 from appliance.conversation.agent_turn import AgentTurn
+from appliance.conversation.phrases import phrase
 from appliance.conversation.playout import Playout, TextChannel
 from appliance.conversation.state import CallState, StateMachine
 from appliance.conversation.tools import CallTools
@@ -113,6 +114,9 @@ class CallSession:
         self._ready = asyncio.Event()  # the controller waits for caller input
         self._carry = ""  # transcript of an utterance the caller continued before we answered
 
+    def _phrase(self, key: str) -> str:
+        return phrase(self.agent.language, key)
+
     # lifecycle ---------------------------------------------------------------------------------------
 
     async def run(self) -> CallOutcome:
@@ -140,7 +144,7 @@ class CallSession:
             except TimeoutError:
                 self.reason = HangupReason.MAX_DURATION
                 await self.playout.interrupt()
-                await self._say_safely("I'm sorry, we have reached the maximum call time. " + self.agent.goodbye)
+                await self._say_safely(f"{self._phrase('max_duration')} {self.agent.goodbye}")
             except asyncio.CancelledError:
                 self.reason = HangupReason.SHUTDOWN
                 raise
@@ -184,10 +188,10 @@ class CallSession:
                 no_input += 1
                 if no_input > self.agent.no_input_prompts:
                     self.reason = HangupReason.NO_INPUT
-                    await self._speak(self.turn, "I can't hear anything, so I'll end the call now. "
-                                      + self.agent.goodbye, user_text="")
+                    await self._speak(self.turn, f"{self._phrase('no_input_end')} {self.agent.goodbye}",
+                                      user_text="")
                     return
-                await self._speak(self.turn, "Are you still there? How can I help you?", user_text="")
+                await self._speak(self.turn, self._phrase("still_there"), user_text="")
                 continue
             if isinstance(item, _Hangup):
                 self.reason = item.reason
@@ -235,8 +239,7 @@ class CallSession:
             self.transferred_to = target
             return True
         self.sm.to(CallState.SPEAKING)
-        await self._speak(self.turn, "I'm sorry, I couldn't connect you. I can take a message instead.",
-                          user_text="")
+        await self._speak(self.turn, self._phrase("transfer_failed"), user_text="")
         if "message" in self.agent.flows:
             await self._speak(self.turn, self.brain.flow.start("message").say, user_text="")
         return False

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any, Protocol
 
 from appliance.agents import AgentConfig
+from appliance.conversation.phrases import phrase, when_text
 from appliance.scheduling import Slot, find_slot
 from models.llm.base import ToolSpec
 
@@ -54,11 +55,6 @@ TOOL_SPECS: dict[str, ToolSpec] = {
 }
 
 
-def _when_text(start: dt.datetime) -> str:
-    clock = start.strftime("%I:%M %p").lstrip("0").replace(":00 ", " ")
-    return f"{start.strftime('%A')}, {start.strftime('%B')} {start.day} at {clock}"
-
-
 class CallTools:
     """The tools of one call, bound to its agent, caller and back office."""
 
@@ -71,27 +67,28 @@ class CallTools:
         self.caller = caller
         self._now = now
 
+    def _say(self, key: str, **values: object) -> str:
+        return phrase(self.agent.language, key, **values)
+
     def specs(self) -> list[ToolSpec]:
         return [TOOL_SPECS[n] for n in self.agent.tools if n in TOOL_SPECS]
 
     async def run(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         """Run a tool; the result has `ok`, a sentence to `say`, and tool-specific fields."""
-        if name not in self.agent.tools and name not in ("transfer", "end_call"):
-            return {"ok": False, "say": "Sorry, I can't do that on this line."}
         handler = getattr(self, f"_{name}", None)
-        if handler is None:
-            return {"ok": False, "say": "Sorry, I can't do that."}
+        if handler is None or (name not in self.agent.tools and name not in ("transfer", "end_call")):
+            return {"ok": False, "say": self._say("tool_not_here")}
         result: dict[str, Any] = await handler(args)
         return result
 
     async def _book_appointment(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.backoffice is None:
-            return {"ok": False, "say": "I'm sorry, I can't book appointments right now. I can take a message."}
+            return {"ok": False, "say": self._say("cannot_book")}
         try:
             day = dt.date.fromisoformat(str(args["date"]))
             clock = dt.time.fromisoformat(str(args["time"]))
         except (KeyError, ValueError):
-            return {"ok": False, "say": "I need a day and a time for the appointment."}
+            return {"ok": False, "say": self._say("need_day_time")}
         requested = dt.datetime.combine(day, clock)
         length = dt.timedelta(minutes=self.agent.appointment_minutes)
         now = self._now or dt.datetime.now()
@@ -100,35 +97,35 @@ class CallTools:
             slot = find_slot(requested, hours=self.agent.business_hours, busy=busy,
                              minutes=self.agent.appointment_minutes, not_before=now)
             if slot is None:
-                return {"ok": False, "say": "I'm sorry, there are no free appointments in the next weeks."}
+                return {"ok": False, "say": self._say("no_free_slots")}
             if slot.start != requested:
-                return {"ok": False, "say": f"I'm sorry, {_when_text(requested)} is not available. "
-                        f"The next free appointment is {_when_text(slot.start)}.",
+                lang = self.agent.language
+                return {"ok": False, "say": self._say("slot_taken_offer", asked=when_text(lang, requested),
+                                                      offer=when_text(lang, slot.start)),
                         "offer": {"date": slot.start.date().isoformat(), "time": slot.start.strftime("%H:%M")}}
             appointment_id = await self.backoffice.create_appointment(
                 start=slot.start, end=slot.end, name=str(args.get("name", "")),
                 phone=str(args.get("phone") or self.caller), note=str(args.get("note", "")), call_id=self.call_id)
             if appointment_id is not None:
                 return {"ok": True, "appointment_id": appointment_id, "start": slot.start.isoformat(),
-                        "say": f"Done. Your appointment is booked for {_when_text(slot.start)}. "
-                        "Is there anything else I can do for you?"}
-        return {"ok": False, "say": "I'm sorry, that slot was just taken. Please try another time."}
+                        "say": self._say("booked", when=when_text(self.agent.language, slot.start))}
+        return {"ok": False, "say": self._say("slot_just_taken")}
 
     async def _take_message(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.backoffice is None:
-            return {"ok": False, "say": "I'm sorry, I can't take messages right now."}
+            return {"ok": False, "say": self._say("cannot_take_message")}
         message_id = await self.backoffice.create_message(
             name=str(args.get("name", "")), phone=str(args.get("phone") or self.caller),
             text=str(args.get("message", "")), call_id=self.call_id)
         return {"ok": True, "message_id": message_id,
-                "say": "Thank you, I've passed your message on. Is there anything else I can do for you?"}
+                "say": self._say("message_taken")}
 
     async def _lookup_caller(self, args: dict[str, Any]) -> dict[str, Any]:
         phone = str(args.get("phone") or self.caller)
         contact = await self.backoffice.find_contact(phone) if self.backoffice and phone else None
         if contact is None:
             return {"ok": False, "say": ""}
-        return {"ok": True, "contact": contact, "say": f"Hello {contact.get('name', '')}."}
+        return {"ok": True, "contact": contact, "say": self._say("hello_contact", name=contact.get("name", ""))}
 
     async def _search_knowledge(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.knowledge is None or not self.agent.knowledge_enabled:
@@ -141,9 +138,8 @@ class CallTools:
         target = str(args.get("target") or "")
         target = targets.get(target, target) or targets.get("default", "")
         if not target:
-            return {"ok": False, "say": "I'm sorry, nobody is available to take your call right now. "
-                    "I can take a message instead.", "fallback_flow": "message"}
-        return {"ok": True, "control": "transfer", "target": target, "say": "One moment, I'll connect you."}
+            return {"ok": False, "say": self._say("nobody_available"), "fallback_flow": "message"}
+        return {"ok": True, "control": "transfer", "target": target, "say": self._say("connecting")}
 
     async def _end_call(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "control": "end_call", "say": self.agent.goodbye}

@@ -124,3 +124,15 @@ async def test_rambling_llm_reply_is_cut_after_three_sentences() -> None:
     llm = ScriptedLLM(["One thing here. Two things here. Three things here. Four things here. Five things here."])
     run = await chat(["Tell me everything about your office"], llm=llm)
     assert "Three things here." in run.said and "Four things here." not in run.text
+
+
+async def test_german_reception_books_next_tuesday_at_ten() -> None:
+    from appliance.agents import AgentConfig, default_reception_agent
+
+    agent = AgentConfig.from_mapping(default_reception_agent("de"))
+    run = await chat(["Ich möchte einen Termin nächsten Dienstag um 10", "Anna Schmidt", "ja", "tschüss"],
+                     agent=agent)
+    assert [a["start"] for a in run.backoffice.appointments] == [dt.datetime(2026, 12, 1, 10)]
+    assert "Wie ist Ihr Name, bitte?" in run.text
+    assert "Ihr Termin ist am Dienstag, 1. Dezember um 10 Uhr eingetragen." in run.text
+    assert run.said[-1] == "Auf Wiederhören!"
