@@ -95,7 +95,7 @@ class AgentTurn:
             yield phrase(self.agent.language, "not_an_option", digit=dtmf)
             return
         if nlu.intent == "opening_hours":
-            yield business_hours_text(self.agent.business_hours)
+            yield business_hours_text(self.agent.business_hours, self.agent.language)
             return
         async for piece in self._llm(turn, text, nlu):
             yield piece

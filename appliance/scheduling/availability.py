@@ -65,27 +65,42 @@ def find_slot(
     return None
 
 
-def business_hours_text(hours: Hours) -> str:
-    """ "We are open Monday to Thursday from 9 AM to 5 PM, Friday from 9 AM to 3 PM." """
+_DE_DAY_NAMES = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"]
+
+
+def business_hours_text(hours: Hours, language: str = "en") -> str:
+    """ "We are open Monday to Thursday from 9 AM to 5 PM, Friday from 9 AM to 3 PM." (or in German)"""
+    german = language.startswith("de")
+    names = _DE_DAY_NAMES if german else _DAY_NAMES
     groups: list[tuple[list[int], str]] = []
     for i, key in enumerate(_DAYS):
         spans = hours.get(key, [])
         if not spans:
             continue
-        text = " and ".join(f"from {_clock(a)} to {_clock(b)}" for a, b in spans)
+        joiner = " und " if german else " and "
+        text = joiner.join((f"von {_clock_de(a)} bis {_clock_de(b)}" if german else
+                            f"from {_clock(a)} to {_clock(b)}") for a, b in spans)
         if groups and groups[-1][1] == text and groups[-1][0][-1] == i - 1:
             groups[-1][0].append(i)
         else:
             groups.append(([i], text))
     if not groups:
-        return "We are currently closed."
+        return "Wir haben zurzeit geschlossen." if german else "We are currently closed."
     parts = []
     for days, text in groups:
-        name = _DAY_NAMES[days[0]] if len(days) == 1 else f"{_DAY_NAMES[days[0]]} to {_DAY_NAMES[days[-1]]}"
+        to = " bis " if german else " to "
+        name = names[days[0]] if len(days) == 1 else f"{names[days[0]]}{to}{names[days[-1]]}"
         parts.append(f"{name} {text}")
+    if german:
+        return "Wir haben " + ", ".join(parts) + " geöffnet."
     return "We are open " + ", ".join(parts) + "."
 
 
 def _clock(hhmm: str) -> str:
     t = dt.time.fromisoformat(hhmm)
     return dt.datetime.combine(dt.date.today(), t).strftime("%I:%M %p").lstrip("0").replace(":00 ", " ")
+
+
+def _clock_de(hhmm: str) -> str:
+    t = dt.time.fromisoformat(hhmm)
+    return f"{t.hour}" + (f":{t.minute:02d}" if t.minute else "") + " Uhr"

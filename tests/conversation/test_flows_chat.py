@@ -130,8 +130,9 @@ async def test_german_reception_books_next_tuesday_at_ten() -> None:
     from appliance.agents import AgentConfig, default_reception_agent
 
     agent = AgentConfig.from_mapping(default_reception_agent("de"))
-    run = await chat(["Ich möchte einen Termin nächsten Dienstag um 10", "Anna Schmidt", "ja", "tschüss"],
-                     agent=agent)
+    run = await chat(["Wann haben Sie geöffnet?", "Ich möchte einen Termin nächsten Dienstag um 10",
+                      "Anna Schmidt", "ja", "tschüss"], agent=agent)
+    assert "Wir haben Montag bis Donnerstag von 9 Uhr bis 17 Uhr, Freitag von 9 Uhr bis 15 Uhr geöffnet." in run.said
     assert [a["start"] for a in run.backoffice.appointments] == [dt.datetime(2026, 12, 1, 10)]
     assert "Wie ist Ihr Name, bitte?" in run.text
     assert "Ihr Termin ist am Dienstag, 1. Dezember um 10 Uhr eingetragen." in run.text
