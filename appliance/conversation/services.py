@@ -39,6 +39,7 @@ def open_knowledge(settings: Settings, embedder: Any = None) -> Any:
 @contextlib.contextmanager
 def _database(settings: Settings) -> Iterator[Any]:
     try:
+        import appliance.conversation.backoffice  # noqa: F401  (the conversation side of the store)
         from appliance.store import open_database  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         log.warning("storage layer not available: nothing is persisted")
