@@ -114,7 +114,9 @@ def _print_demo(report: Any) -> None:
         v2v = f"{turn.v2v_at_caller_ms:.0f} ms" if turn.v2v_at_caller_ms is not None else "NO ANSWER"
         typer.echo(f"  v2v at caller: {v2v}")
     if report.recording:
-        typer.echo(f"\nrecording: {report.recording}")
+        typer.echo(f"\nrecording (caller left, agent right): {report.recording}")
+    elif not report.error:
+        typer.echo("\nthe call was recorded; run with --keep to keep the recording and data dir")
     if report.error:
         typer.secho(f"\ndemo failed: {report.error}", fg=typer.colors.RED, err=True)
     else:

@@ -177,7 +177,7 @@ async def _run_turns(leg: SipCallLeg, listener: Listener, plays: list[Path], rep
     with_greeting = asyncio.create_task(listener.first_voiced.wait())
     await asyncio.wait({with_greeting}, timeout=reply_timeout)
     with_greeting.cancel()
-    await listener.wait_quiet(1.2, reply_timeout)
+    await listener.wait_quiet(1.5, reply_timeout)
     report.greeting_ms = listener.voiced_ms
     for i, path in enumerate(plays):
         if leg.ended.is_set():
@@ -195,7 +195,7 @@ async def _run_turns(leg: SipCallLeg, listener: Listener, plays: list[Path], rep
         waiter.cancel()
         if listener.first_voiced.is_set():
             turn.v2v_ms = round(1000 * (listener.first_voiced_after[end] - end))
-            await listener.wait_quiet(1.5, reply_timeout)
+            await listener.wait_quiet(2.0, reply_timeout)  # a reply may pause between sentences
         turn.reply_ms = listener.voiced_ms - before
 
 
