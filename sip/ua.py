@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,55 +23,15 @@ from appliance.logs import mask_number
 from appliance.telephony import Direction, HangupReason
 from sip.call import SipAccount, SipCall
 from sip.endpoint import CLOCK_RATE, EndpointConfig, SipEndpoint
+from sip.inbound import Accept, Gates, IncomingCall, IncomingHandler, Reject
 from sip.leg import SipCallLeg
 from sip.recording import RecordingWriter
-from sip.security import SourceFilter
 from sip.sipmsg import headers, source_ip, uri_user
-from sip.trunks import Trunk, TrunkTable, dialled_number
+from sip.trunks import Trunk, dialled_number
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class IncomingCall:
-    """An INVITE that passed the security and capacity gates, to be routed."""
-
-    sip_call_id: str
-    source_ip: str
-    from_uri: str
-    to_uri: str
-    request_uri: str
-    dialled: str  # DID: Request-URI user, else To user
-    caller: str  # From user
-    user_agent: str
-    trunk: str  # '' when trusted by [sip] trusted_cidrs
-
-
-@dataclass(frozen=True, slots=True)
-class Accept:
-    """Answer the call and run `handler(leg)`; `record` writes a stereo WAV under the recordings dir."""
-
-    handler: Callable[[SipCallLeg], Awaitable[Any]]
-    record: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    status: int = 404
-    reason: str = ""
-
-
-IncomingHandler = Callable[[IncomingCall], Awaitable[Accept | Reject]]
-
-
-@dataclass
-class Gates:
-    """Synchronous admission rules checked on the PJSIP thread."""
-
-    trunks: TrunkTable = field(default_factory=TrunkTable)
-    source_filter: SourceFilter = field(default_factory=SourceFilter)
-    max_calls: int = 8
-    reject_status: int = 503
+__all__ = ["Accept", "Gates", "IncomingCall", "Reject", "SipUserAgent"]
 
 
 class SipUserAgent:
