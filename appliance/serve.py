@@ -57,6 +57,7 @@ class Appliance:
         self.api_task: asyncio.Task[None] | None = None
         self.api_server: Any = None
         self.call_observers: list[Callable[[SipCallLeg, AgentConfig], None]] = []
+        self.registrations: dict[str, tuple[bool, int, str]] = {}  # trunk -> (registered, status, reason)
         self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
 
@@ -71,6 +72,7 @@ class Appliance:
             self.ua = SipUserAgent(endpoint_config(self.settings), on_incoming=self.on_incoming,
                                    gates=gates(self.settings, trunks), trunks=trunks,
                                    recordings_dir=self.settings.paths.recordings)
+            self.ua.on_registration = self._on_registration
             await self.ua.start()
         await self._start_api()
         return self
@@ -116,6 +118,13 @@ class Appliance:
                 reference_recording(self.local.services.db, leg.call_id, leg.recording.path)
 
         return Accept(handle, record=self.settings.recording.enabled and agent.recording_enabled)
+
+    def _on_registration(self, trunk: str, registered: bool, status: int, reason: str) -> None:
+        """Trunk registration state (logged; PJSIP retries failures with backoff on its own)."""
+        self.registrations[trunk] = (registered, status, reason)
+        level = logging.INFO if registered else logging.WARNING
+        log.log(level, "trunk registration", extra={"trunk": trunk, "registered": registered, "status": status,
+                                                    "reason": reason})
 
     # --- API ---------------------------------------------------------------------------------------
     async def _start_api(self) -> None:
