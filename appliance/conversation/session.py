@@ -63,6 +63,7 @@ class _Hangup:
 
 
 _Input = _UserTurn | _Hangup
+_AGENT_BUSY = (CallState.SPEAKING, CallState.THINKING, CallState.GREETING)
 
 
 async def _aiter_text(items: Any) -> Any:
@@ -113,6 +114,8 @@ class CallSession:
         self._delivering: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # the controller waits for caller input
         self._carry = ""  # transcript of an utterance the caller continued before we answered
+        self._barge_due: float | None = None  # audio ms at which ongoing caller speech becomes a barge-in
+        self._barge_in_extra_ms = 0.0
 
     def _phrase(self, key: str) -> str:
         return phrase(self.agent.language, key)
@@ -291,21 +294,34 @@ class CallSession:
         params = VADParams(threshold=self.agent.endpointing.vad_threshold)
         vad = models.new_vad(params)  # ~0.1 ms per window: run inline on the loop, no thread hop per frame
         detector = TurnDetector(vad, self.agent.endpointing, vad_hangover_ms=params.min_silence_ms)
+        # VAD already needs min_speech_ms of speech to report it; a barge-in may ask for a little more
+        self._barge_in_extra_ms = max(0.0, self.agent.endpointing.barge_in_min_ms - params.min_speech_ms)
         async for frame in self.leg.frames():
             for signal in detector.feed(frame):
-                await self._on_turn_signal(signal)
+                await self._on_turn_signal(signal, detector.clock_ms)
+            if self._barge_due is not None and detector.clock_ms >= self._barge_due:
+                self._barge_due = None
+                if detector.voiced and self.sm.state in _AGENT_BUSY:
+                    await self._barge_in()
         if not self._hung_up.is_set():
             self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
 
-    async def _on_turn_signal(self, signal: Any) -> None:
+    async def _barge_in(self) -> None:
+        self.sm.to(CallState.USER_SPEAKING)
+        await self._interrupt()
+
+    async def _on_turn_signal(self, signal: Any, clock_ms: float) -> None:
         if isinstance(signal, SpeechBegan):
             self.bus.publish(SpeechStarted(call_id=self.call_id))
-            if self.sm.state in (CallState.SPEAKING, CallState.THINKING, CallState.GREETING):
-                self.sm.to(CallState.USER_SPEAKING)
-                await self._interrupt()
+            if self.sm.state in _AGENT_BUSY:
+                if self._barge_in_extra_ms <= 0:
+                    await self._barge_in()
+                else:
+                    self._barge_due = clock_ms + self._barge_in_extra_ms
             elif self.sm.state == CallState.LISTENING:
                 self.sm.to(CallState.USER_SPEAKING)
         elif isinstance(signal, SpeechPaused):
+            self._barge_due = None  # too short to count as barge-in (a cough, an "mhm")
             self.bus.publish(SpeechEnded(call_id=self.call_id, duration_ms=signal.speech_ms))
             if signal.speech_ms >= self.agent.endpointing.min_speech_ms:
                 self._start_stt(signal.utterance)

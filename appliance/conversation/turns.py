@@ -68,7 +68,13 @@ class TurnDetector:
 
     @property
     def in_speech(self) -> bool:
+        """Inside an utterance (including a pause that may still turn out to be its end)."""
         return bool(self._buffer)
+
+    @property
+    def voiced(self) -> bool:
+        """The caller is talking right now (inside an utterance and not in a pause)."""
+        return bool(self._buffer) and self._silence_start is None
 
     def feed(self, frame: AudioFrame) -> list[TurnSignal]:
         out: list[TurnSignal] = []

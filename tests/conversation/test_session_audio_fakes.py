@@ -103,3 +103,11 @@ class SlowSTT(ScriptedSTT):
 
         await asyncio.sleep(0.1)
         return await super()._impl(utterance, language=language, prompt=prompt)
+
+
+async def test_a_cough_shorter_than_the_barge_in_minimum_does_not_stop_the_agent() -> None:
+    base = AgentConfig.from_mapping(default_reception_agent())
+    agent = dataclasses.replace(base, endpointing=dataclasses.replace(base.endpointing, barge_in_min_ms=400))
+    events, _, _ = await _call(concat([silence(1500), tone(250), silence(6000)]), [], agent=agent)
+    assert kinds(events, "SpeechStarted") and not kinds(events, "AgentSpeechInterrupted")
+    assert kinds(events, "AgentSpeechFinished")[0].played_text.endswith("How can I help?")
