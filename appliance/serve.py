@@ -126,6 +126,34 @@ class Appliance:
         log.log(level, "trunk registration", extra={"trunk": trunk, "registered": registered, "status": status,
                                                     "reason": reason})
 
+    # --- live call control (for the API: `request.app.state.appliance`) ----------------------------------
+    def live_calls(self) -> list[dict[str, Any]]:
+        """Calls in progress: id, direction, caller, dialled number, SIP Call-ID."""
+        if self.ua is None:
+            return []
+        return [{"call_id": leg.call_id, "direction": str(leg.direction), "caller": leg.caller,
+                 "callee": leg.callee, "sip_call_id": leg.sip_call_id, "answered": leg.answered.done()}
+                for leg in self.ua.legs.values() if not leg.ended.is_set()]
+
+    def _leg(self, call_id: str) -> SipCallLeg:
+        leg = self.ua.legs.get(call_id) if self.ua is not None else None
+        if leg is None or leg.ended.is_set():
+            from appliance.errors import NotFound
+
+            raise NotFound(f"no live call {call_id}")
+        return leg
+
+    async def hangup(self, call_id: str) -> None:
+        """Hang up a live call (the session sees the leg end and finishes the call row)."""
+        from appliance.telephony import HangupReason
+
+        await self._leg(call_id).hangup(HangupReason.AGENT_HANGUP)
+
+    async def transfer(self, call_id: str, target: str) -> dict[str, Any]:
+        """Blind-transfer a live call; returns the REFER outcome."""
+        result = await self._leg(call_id).transfer(target)
+        return {"target": result.target, "ok": result.ok, "status": result.status, "detail": result.detail}
+
     # --- API ---------------------------------------------------------------------------------------
     async def _start_api(self) -> None:
         try:
@@ -135,7 +163,10 @@ class Appliance:
             return
         import uvicorn
 
-        config = uvicorn.Config(create_app(self.settings), host=self.settings.server.host,
+        api = create_app(self.settings)
+        if hasattr(api, "state"):
+            api.state.appliance = self  # live calls, hangup/transfer, SIP registrations for the API
+        config = uvicorn.Config(api, host=self.settings.server.host,
                                 port=self.settings.server.api_port, log_level="warning", lifespan="on")
         self.api_server = uvicorn.Server(config)
         self.api_server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT

@@ -81,3 +81,26 @@ async def test_sigterm_drains_the_running_call_before_the_appliance_stops(tmp_pa
     report = await call
     assert report["answered"] and report["hangup"] == "caller_hangup"
     assert legs[0].hangup_reason is HangupReason.CALLER_HANGUP
+
+
+async def test_a_live_call_is_listed_and_can_be_hung_up_from_the_box(tmp_path: Path) -> None:
+    settings = load_config(data_dir=tmp_path / "data")
+    settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
+    settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.drain_seconds = 0
+    local = LocalServices(CallServices(models=FakeAudioModels(ScriptedSTT([]))),
+                          AgentConfig.from_mapping(default_reception_agent()))
+    async with Appliance(settings, local=local) as box:
+        call = asyncio.create_task(softphone(f"sip:reception@127.0.0.1:{box.sip_port}", "--duration", "15"))
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if box.live_calls():
+                break
+        live = box.live_calls()
+        started = asyncio.get_running_loop().time()
+        await box.hangup(live[0]["call_id"])
+        report = await call
+        took = asyncio.get_running_loop().time() - started
+    assert len(live) == 1 and live[0]["direction"] == "inbound"
+    assert report["answered"] and took < 10  # ended by us, long before the caller's 15 s
+    assert box.live_calls() == []
