@@ -213,3 +213,15 @@ async def test_many_calls_in_a_row_reuse_call_slots_and_leave_nothing_behind(tmp
     assert rc == 0, log
     assert len(agent.legs) == 10 and all(leg.ended.is_set() for leg in agent.legs)
     assert leftover == 0 and agent.ua.legs == {}
+
+
+async def test_invite_without_sdp_gets_our_offer_and_the_call_works(tmp_path: Path) -> None:
+    async def listen(leg: SipCallLeg) -> None:
+        async for _ in leg.frames():
+            pass
+
+    async with sip_agent(listen) as agent:
+        rc, log = await run_sipp(tmp_path, agent.ua.port, "no_sdp.xml")
+        await asyncio.sleep(0.3)
+    assert rc == 0, log
+    assert agent.legs[0].hangup_reason is HangupReason.CALLER_HANGUP
