@@ -104,3 +104,32 @@ async def test_a_live_call_is_listed_and_can_be_hung_up_from_the_box(tmp_path: P
     assert len(live) == 1 and live[0]["direction"] == "inbound"
     assert report["answered"] and took < 10  # ended by us, long before the caller's 15 s
     assert box.live_calls() == []
+
+
+async def test_caller_hanging_up_during_the_greeting_ends_the_session(tmp_path: Path) -> None:
+    settings = load_config(data_dir=tmp_path / "data")
+    settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
+    settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.drain_seconds = 0
+    local = LocalServices(CallServices(models=FakeAudioModels(ScriptedSTT([]))),
+                          AgentConfig.from_mapping(default_reception_agent()))
+    legs: list[SipCallLeg] = []
+    timelines: list[CallTimeline] = []
+
+    def observe(leg: SipCallLeg, agent: AgentConfig) -> None:
+        legs.append(leg)
+        timelines.append(CallTimeline(leg.call_id))
+        local.services.bus.subscribe(timelines[-1].on_event)
+
+    async with Appliance(settings, local=local) as box:
+        box.call_observers.append(observe)
+        report = await softphone(f"sip:reception@127.0.0.1:{box.sip_port}", "--duration", "0.5")
+        for _ in range(50):
+            if box.ua is not None and not box.ua.legs:
+                break
+            await asyncio.sleep(0.1)
+        assert box.ua is not None and box.ua.legs == {}  # the session finished, nothing hangs
+    assert report["answered"]
+    assert legs[0].hangup_reason is HangupReason.CALLER_HANGUP
+    greeting = timelines[0].turns[0]
+    assert greeting.interrupted and len(greeting.played_text) < len(greeting.agent_text)  # cut off mid-way
