@@ -133,3 +133,16 @@ async def test_caller_hanging_up_during_the_greeting_ends_the_session(tmp_path: 
     assert legs[0].hangup_reason is HangupReason.CALLER_HANGUP
     greeting = timelines[0].turns[0]
     assert greeting.interrupted and len(greeting.played_text) < len(greeting.agent_text)  # cut off mid-way
+
+
+async def test_rfc4733_digit_from_the_caller_takes_the_ivr_menu_path(tmp_path: Path) -> None:
+    settings = load_config(data_dir=tmp_path / "data")
+    settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
+    settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.drain_seconds = 0
+    models = FakeAudioModels(ScriptedSTT([]))
+    local = LocalServices(CallServices(models=models), AgentConfig.from_mapping(default_reception_agent()))
+    async with Appliance(settings, local=local) as box:
+        report = await softphone(f"sip:reception@127.0.0.1:{box.sip_port}", "--dtmf", "0", "--duration", "4")
+    assert report["answered"]
+    assert any("Press or say 1" in text for text in models.tts.spoken)  # the DTMF menu prompt was spoken
