@@ -74,6 +74,7 @@ class Playout:
         self._task: asyncio.Task[PlayResult] | None = None
         self._done = asyncio.Event()
         self._final_mark = ""
+        self.last_cut: PlayResult | None = None  # what the last interrupted reply got through
 
     @property
     def busy(self) -> bool:
@@ -147,16 +148,18 @@ class Playout:
         task, reply = self._task, self._reply
         if task is None or reply is None or task.done():
             return None
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # no await until the task is cancelled: nothing can be sent between clear() and cancel()
         dropped_ms = self.leg.clear()
         planned = self._planned(reply)
         played = self._played(reply, dropped_ms)
         self._reply = None
+        self.last_cut = PlayResult(planned, played, interrupted=True)
+        task.cancel()
         self.bus.publish(AgentSpeechInterrupted(call_id=self.call_id, turn=reply.turn, planned_text=planned,
                                                 played_text=played))
-        return PlayResult(planned, played, interrupted=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return self.last_cut
 
     @staticmethod
     def _planned(reply: _Reply) -> str:

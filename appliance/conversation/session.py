@@ -218,10 +218,13 @@ class CallSession:
         pieces = _aiter_text([text_or_pieces]) if isinstance(text_or_pieces, str) else text_or_pieces
         if self.sm.state != CallState.USER_SPEAKING:
             self.sm.to(CallState.SPEAKING)
+        self.playout.last_cut = None
         task = asyncio.create_task(self.playout.speak(turn, pieces), name=f"playout-{turn}")
         await asyncio.wait({task})
-        if task.cancelled():
-            return  # interrupted: interrupt() recorded the played part
+        if task.cancelled():  # interrupted: keep only what the caller heard
+            cut = self.playout.last_cut
+            self.brain.record(user_text, cut.played_text if cut is not None else "")
+            return
         exc = task.exception()
         if exc is not None:
             raise exc
@@ -249,12 +252,10 @@ class CallSession:
 
     # priority lane -------------------------------------------------------------------------------------
 
-    async def _interrupt(self, user_text: str = "") -> None:
-        turn = self.turn
+    async def _interrupt(self) -> None:
         result = await self.playout.interrupt()
         if result is not None:
-            self.brain.record("", result.played_text)
-            log.info("barge-in on turn %d: heard %d of %d chars", turn, len(result.played_text),
+            log.info("agent cut off on turn %d: heard %d of %d chars", self.turn, len(result.played_text),
                      len(result.planned_text))
 
     async def _events_loop(self) -> None:

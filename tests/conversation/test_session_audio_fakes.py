@@ -111,3 +111,23 @@ async def test_a_cough_shorter_than_the_barge_in_minimum_does_not_stop_the_agent
     events, _, _ = await _call(concat([silence(1500), tone(250), silence(6000)]), [], agent=agent)
     assert kinds(events, "SpeechStarted") and not kinds(events, "AgentSpeechInterrupted")
     assert kinds(events, "AgentSpeechFinished")[0].played_text.endswith("How can I help?")
+
+
+async def test_history_keeps_the_question_and_only_the_heard_part_of_an_interrupted_answer() -> None:
+    from tests.fakes.llm import ScriptedLLM
+
+    agent = dataclasses.replace(AgentConfig.from_mapping(default_reception_agent()), greeting="Hi.",
+                                knowledge_enabled=False)
+    answer = "We are a small family practice. We have been here for twenty years. We love our patients."
+    llm = ScriptedLLM([answer, "Sure."])
+    models = FakeAudioModels(ScriptedSTT(["Tell me about you", "Wait, one question"]), llm=llm)
+    bus = EventBus()
+    audio = concat([silence(800), tone(500), silence(2500), tone(600), silence(4000)])
+    leg = FileLeg(audio, speed=10.0, linger_ms=2000)
+    await CallSession(leg, services=CallServices(models=models, bus=bus), agent=agent, transport="file",
+                      today=TODAY, backoffice=MemoryBackoffice()).run()
+    second = llm.calls[1]
+    assert [m.role for m in second[-3:]] == ["user", "assistant", "user"]
+    assert second[-3].content == "Tell me about you"
+    heard = second[-2].content
+    assert heard and answer.startswith(heard) and len(heard) < len(answer)
