@@ -137,3 +137,31 @@ async def test_german_reception_books_next_tuesday_at_ten() -> None:
     assert "Wie ist Ihr Name, bitte?" in run.text
     assert "Ihr Termin ist am Dienstag, 1. Dezember um 10 Uhr eingetragen." in run.text
     assert run.said[-1] == "Auf Wiederhören!"
+
+
+async def test_failed_transfer_apologises_and_takes_a_message(reception) -> None:
+    import asyncio
+
+    from appliance.conversation import CallServices
+    from appliance.conversation.session import CallSession
+    from appliance.events import EventBus
+    from appliance.legs.text import TextLeg
+    from appliance.telephony import TransferResult
+    from tests.conversation.conftest import TODAY, _lines
+    from tests.fakes.models import TextModels
+
+    class BusyDeskLeg(TextLeg):
+        async def transfer(self, target: str) -> TransferResult:
+            return TransferResult(target, ok=False, status=486, detail="Busy Here")
+
+    said: list[str] = []
+    office = MemoryBackoffice()
+    leg = BusyDeskLeg(_lines(["I want to speak to a person", "Max", "Please call me back", "yes"],
+                             keep_open=False), on_text=said.append, caller="+49301111111")
+    agent = dataclasses.replace(reception, transfer_targets={"default": "sip:desk@127.0.0.1"})
+    outcome = await asyncio.wait_for(CallSession(leg, services=CallServices(models=TextModels(), bus=EventBus()),
+                                                 agent=agent, transport="text", today=TODAY,
+                                                 backoffice=office).run(), timeout=30)
+    assert outcome.reason == HangupReason.CALLER_HANGUP
+    assert "I'm sorry, I couldn't connect you." in " ".join(said)
+    assert office.messages[0]["text"] == "Please call me back" and office.messages[0]["phone"] == "+49301111111"
