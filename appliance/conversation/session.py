@@ -1,9 +1,9 @@
 """CallSession: one call from answer to hangup, as an explicit state machine over a CallLeg.
 
-Three loops share the session: caller audio (VAD + endpointing + speculative STT, or text lines for a chat
-leg), leg events (DTMF, hangup, marks — the priority lane: they interrupt playout at once), and the
-controller that turns each caller turn into an agent reply and speaks it. The session knows nothing of SIP,
-Twilio or a specific model; everything is injected.
+Three loops share the session: caller input (`listening.CallerAudio`: VAD, endpointing, speculative STT and
+barge-in; or typed lines on a chat leg), leg events (DTMF, hangup, marks — the priority lane: they interrupt
+playout at once), and the controller that turns each caller turn into an agent reply and speaks it. The
+session knows nothing of SIP, Twilio or a specific model; everything is injected.
 """
 
 from __future__ import annotations
@@ -17,35 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.agents import AgentConfig
-from appliance.audio import AudioFrame
 from appliance.conversation import CallOutcome, CallServices
 from appliance.conversation.agent_turn import AgentTurn
+from appliance.conversation.listening import CallerAudio
 from appliance.conversation.phrases import phrase
 from appliance.conversation.playout import Playout, TextChannel
 from appliance.conversation.state import CallState, StateMachine
 from appliance.conversation.tools import CallTools
-from appliance.conversation.turns import (
-    EndOfUtterance,
-    SpeechBegan,
-    SpeechPaused,
-    SpeechResumed,
-    TurnDetector,
-    UtteranceDiscarded,
-)
-from appliance.events import (
-    CallEnded,
-    CallStarted,
-    Dtmf,
-    EndOfTurn,
-    SpeechEnded,
-    SpeechStarted,
-    StageError,
-    Transcript,
-    Transferred,
-)
+from appliance.events import CallEnded, CallStarted, Dtmf, StageError, Transcript, Transferred
 from appliance.logs import call_context
 from appliance.telephony import CallLeg, HangupReason, LegDtmf, LegHangup, PlayoutMark, TransferResult
-from models.vad.base import VADParams
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +44,6 @@ class _Hangup:
 
 
 _Input = _UserTurn | _Hangup
-_AGENT_BUSY = (CallState.SPEAKING, CallState.THINKING, CallState.GREETING)
 
 
 async def _aiter_text(items: Any) -> Any:
@@ -108,14 +88,9 @@ class CallSession:
         self.reason = HangupReason.CALLER_HANGUP
         self.transferred_to = ""
         self._started = time.monotonic()
-        self._speculative: asyncio.Task[Any] | None = None
-        self._speculative_audio: AudioFrame | None = None
         self._hung_up = asyncio.Event()
-        self._delivering: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # the controller waits for caller input
-        self._carry = ""  # transcript of an utterance the caller continued before we answered
-        self._barge_due: float | None = None  # audio ms at which ongoing caller speech becomes a barge-in
-        self._barge_in_extra_ms = 0.0
+        self.listener: CallerAudio | None = None
 
     def _phrase(self, key: str) -> str:
         return phrase(self.agent.language, key)
@@ -165,9 +140,10 @@ class CallSession:
         if self.playout.busy:
             with contextlib.suppress(Exception):
                 await self.playout.interrupt()
-        for task in [*loops, self._speculative]:
-            if task is not None:
-                task.cancel()
+        for task in loops:
+            task.cancel()
+        if self.listener is not None:
+            self.listener.close()
         for task in loops:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -291,88 +267,10 @@ class CallSession:
                     self.inputs.put_nowait(_UserTurn(text=line, typed=True))
             self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
             return
-        models = self.services.models
-        params = VADParams(threshold=self.agent.endpointing.vad_threshold)
-        vad = models.new_vad(params)  # ~0.1 ms per window: run inline on the loop, no thread hop per frame
-        detector = TurnDetector(vad, self.agent.endpointing, vad_hangover_ms=params.min_silence_ms)
-        # VAD already needs min_speech_ms of speech to report it; a barge-in may ask for a little more
-        self._barge_in_extra_ms = max(0.0, self.agent.endpointing.barge_in_min_ms - params.min_speech_ms)
-        async for frame in self.leg.frames():
-            for signal in detector.feed(frame):
-                await self._on_turn_signal(signal, detector.clock_ms)
-            if self._barge_due is not None and detector.clock_ms >= self._barge_due:
-                self._barge_due = None
-                if detector.voiced and self.sm.state in _AGENT_BUSY:
-                    await self._barge_in()
+        self.listener = CallerAudio(
+            call_id=self.call_id, agent=self.agent, vad=self.services.models.new_vad, stt=self.stt, bus=self.bus,
+            sm=self.sm, barge_in=self._interrupt, on_utterance=lambda text: self.inputs.put_nowait(_UserTurn(text)),
+            next_turn=lambda: self.turn + 1)
+        await self.listener.run(self.leg.frames())
         if not self._hung_up.is_set():
             self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
-
-    async def _barge_in(self) -> None:
-        self.sm.to(CallState.USER_SPEAKING)
-        await self._interrupt()
-
-    async def _on_turn_signal(self, signal: Any, clock_ms: float) -> None:
-        if isinstance(signal, SpeechBegan):
-            self.bus.publish(SpeechStarted(call_id=self.call_id))
-            if self.sm.state in _AGENT_BUSY:
-                if self._barge_in_extra_ms <= 0:
-                    await self._barge_in()
-                else:
-                    self._barge_due = clock_ms + self._barge_in_extra_ms
-            elif self.sm.state == CallState.LISTENING:
-                self.sm.to(CallState.USER_SPEAKING)
-        elif isinstance(signal, SpeechPaused):
-            self._barge_due = None  # too short to count as barge-in (a cough, an "mhm")
-            self.bus.publish(SpeechEnded(call_id=self.call_id, duration_ms=signal.speech_ms))
-            if signal.speech_ms >= self.agent.endpointing.min_speech_ms:
-                self._start_stt(signal.utterance)
-        elif isinstance(signal, SpeechResumed):
-            self._cancel_stt()
-        elif isinstance(signal, UtteranceDiscarded):
-            self._cancel_stt()
-            if self.sm.state == CallState.USER_SPEAKING:
-                self.sm.to(CallState.LISTENING)
-        elif isinstance(signal, EndOfUtterance):
-            turn = self.turn + 1
-            self.bus.publish(EndOfTurn(call_id=self.call_id, turn=turn))
-            if self._speculative is None or self._speculative_audio is not signal.utterance:
-                self._start_stt(signal.utterance)
-            task, self._speculative = self._speculative, None
-            if self.sm.state == CallState.USER_SPEAKING:
-                self.sm.to(CallState.THINKING)
-            # frames keep flowing (barge-in stays live) while the transcript finishes in its thread
-            self._delivering = asyncio.create_task(self._deliver(task, turn))
-
-    async def _deliver(self, task: asyncio.Task[Any] | None, turn: int) -> None:
-        text = ""
-        if task is not None:
-            try:
-                transcript = await task
-                text = transcript.text.strip()
-                self.bus.publish(Transcript(call_id=self.call_id, turn=turn, text=text,
-                                            language=transcript.language, confidence=transcript.confidence))
-            except asyncio.CancelledError:
-                return
-            except Exception as exc:
-                log.exception("stt failed")
-                self.bus.publish(StageError(call_id=self.call_id, code="stt_failed", message=str(exc)))
-        if self.sm.state == CallState.USER_SPEAKING:
-            # the caller went on talking while we transcribed: answer both parts together, once they stop
-            self._carry = f"{self._carry} {text}".strip()
-            return
-        text, self._carry = f"{self._carry} {text}".strip(), ""
-        self.inputs.put_nowait(_UserTurn(text=text))
-
-    def _start_stt(self, utterance: AudioFrame) -> None:
-        self._cancel_stt()
-        if self.stt is None:
-            return
-        language = self.agent.language if self.agent.language != "auto" else None
-        self._speculative_audio = utterance
-        self._speculative = asyncio.create_task(self.stt.transcribe(utterance, language=language))
-
-    def _cancel_stt(self) -> None:
-        if self._speculative is not None:
-            self._speculative.cancel()
-        self._speculative = None
-        self._speculative_audio = None
