@@ -30,9 +30,12 @@ def open_knowledge(settings: Settings, embedder: Any = None) -> Any:
     from appliance.knowledge import Knowledge
 
     if embedder is None:
-        from models.registry import load_embedder  # type: ignore[import-not-found,attr-defined,unused-ignore]
-
-        embedder = load_embedder(settings)
+        try:
+            import models.registry as registry  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise ModelUnavailable("the model registry (models/registry.py) is not installed in this build") from exc
+        load_embedder = getattr(registry, "load_embedder", None)  # cheaper than loading every model
+        embedder = load_embedder(settings) if load_embedder else registry.load_models(settings).embedder
     return Knowledge(settings.paths.chroma, embedder)
 
 
