@@ -10,6 +10,7 @@ voiced agent audio received).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
@@ -109,7 +110,7 @@ async def run_demo(data_dir: Path | None = None, *, keep: bool = False) -> DemoR
             legs.append(leg)
             box.local.services.bus.subscribe(timeline.on_event)
 
-        async with Appliance(settings) as box:
+        async with Appliance(settings, local=await _fallback_services(settings)) as box:
             box.call_observers.append(observe)
             wavs = []
             for i, text in enumerate(UTTERANCES):
@@ -130,6 +131,21 @@ async def run_demo(data_dir: Path | None = None, *, keep: bool = False) -> DemoR
             shutil.rmtree(root, ignore_errors=True)
             report.recording = report.caller_recording = ""
     return report
+
+
+async def _fallback_services(settings: Settings) -> Any:
+    """None when the box's model manager (models.registry) is installed; else the embedded defaults loaded
+    straight from their packages (appliance.demo_models), with the default Reception agent and no DB."""
+    if importlib.util.find_spec("models.registry") is not None:
+        return None
+    from appliance.agents import default_reception_agent
+    from appliance.conversation import CallServices
+    from appliance.conversation.services import LocalServices
+    from appliance.demo_models import load_embedded
+
+    settings.paths.ensure()
+    models = await asyncio.to_thread(load_embedded, settings.paths.models)
+    return LocalServices(CallServices(models=models), AgentConfig.from_mapping(default_reception_agent()))
 
 
 def _bootstrap(root: Path) -> None:
