@@ -10,8 +10,10 @@ voiced agent audio received).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import socket
@@ -28,6 +30,7 @@ from appliance.conversation.timeline import CallTimeline
 from appliance.serve import Appliance
 from sip.leg import SipCallLeg
 
+log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 UTTERANCES = (
     "Hi, what are your opening hours?",
@@ -110,7 +113,8 @@ async def run_demo(data_dir: Path | None = None, *, keep: bool = False) -> DemoR
             legs.append(leg)
             box.local.services.bus.subscribe(timeline.on_event)
 
-        async with Appliance(settings, local=await _fallback_services(settings)) as box:
+        async with contextlib.AsyncExitStack() as stack:
+            box = await _start_appliance(stack, settings)
             box.call_observers.append(observe)
             wavs = []
             for i, text in enumerate(UTTERANCES):
@@ -133,11 +137,20 @@ async def run_demo(data_dir: Path | None = None, *, keep: bool = False) -> DemoR
     return report
 
 
-async def _fallback_services(settings: Settings) -> Any:
-    """None when the box's model manager (models.registry) is installed; else the embedded defaults loaded
-    straight from their packages (appliance.demo_models), with the default Reception agent and no DB."""
+async def _start_appliance(stack: contextlib.AsyncExitStack, settings: Settings) -> Appliance:
+    """The appliance with the box's model manager (models.registry) when it is installed and can load the
+    models into the demo's data dir; otherwise with the embedded defaults straight from their packages."""
     if importlib.util.find_spec("models.registry") is not None:
-        return None
+        try:
+            return await stack.enter_async_context(Appliance(settings))
+        except Exception as exc:
+            log.warning("demo: the model registry could not start the appliance (%s); using embedded defaults",
+                        exc)
+    return await stack.enter_async_context(Appliance(settings, local=await _embedded_services(settings)))
+
+
+async def _embedded_services(settings: Settings) -> Any:
+    """The embedded default models (appliance.demo_models), the default Reception agent, no DB."""
     from appliance.agents import default_reception_agent
     from appliance.conversation import CallServices
     from appliance.conversation.services import LocalServices

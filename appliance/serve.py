@@ -62,6 +62,14 @@ class Appliance:
         self._stop = asyncio.Event()
 
     async def __aenter__(self) -> Appliance:
+        try:
+            await self._start()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # whatever started (SIP endpoint, models) is torn down
+            raise
+        return self
+
+    async def _start(self) -> None:
         from appliance.conversation.services import local_services
 
         self.settings.paths.ensure()
@@ -75,7 +83,6 @@ class Appliance:
             self.ua.on_registration = self._on_registration
             await self.ua.start()
         await self._start_api()
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.shutdown()
