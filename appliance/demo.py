@@ -27,7 +27,7 @@ from appliance.agents import AgentConfig
 from appliance.audio import AudioFrame, concat, resample, silence, write_wav
 from appliance.config import Settings, load_config
 from appliance.conversation.timeline import CallTimeline
-from appliance.serve import Appliance
+from appliance.serve import Appliance, embedded_services
 from sip.leg import SipCallLeg
 
 log = logging.getLogger(__name__)
@@ -146,19 +146,7 @@ async def _start_appliance(stack: contextlib.AsyncExitStack, settings: Settings)
         except Exception as exc:
             log.warning("demo: the model registry could not start the appliance (%s); using embedded defaults",
                         exc)
-    return await stack.enter_async_context(Appliance(settings, local=await _embedded_services(settings)))
-
-
-async def _embedded_services(settings: Settings) -> Any:
-    """The embedded default models (appliance.demo_models), the default Reception agent, no DB."""
-    from appliance.agents import default_reception_agent
-    from appliance.conversation import CallServices
-    from appliance.conversation.services import LocalServices
-    from appliance.demo_models import load_embedded
-
-    settings.paths.ensure()
-    models = await asyncio.to_thread(load_embedded, settings.paths.models)
-    return LocalServices(CallServices(models=models), AgentConfig.from_mapping(default_reception_agent()))
+    return await stack.enter_async_context(Appliance(settings, local=await embedded_services(settings)))
 
 
 def _bootstrap(root: Path) -> None:

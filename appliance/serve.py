@@ -74,7 +74,13 @@ class Appliance:
 
         self.settings.paths.ensure()
         if self.local is None:
-            self.local = await self._stack.enter_async_context(local_services(self.settings))
+            try:
+                self.local = await self._stack.enter_async_context(local_services(self.settings))
+            except ModuleNotFoundError as exc:
+                if exc.name != "models.registry":
+                    raise
+                log.warning("models.registry is not installed: serving with the embedded default models")
+                self.local = await embedded_services(self.settings)
         if self.settings.sip.enabled:
             trunks = load_trunks(self.local.services.db, self.settings)
             self.ua = SipUserAgent(endpoint_config(self.settings), on_incoming=self.on_incoming,
@@ -178,6 +184,19 @@ class Appliance:
         self.api_server = uvicorn.Server(config)
         self.api_server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT
         self.api_task = asyncio.create_task(self.api_server.serve())
+
+
+async def embedded_services(settings: Settings) -> Any:
+    """The embedded default models straight from their packages (appliance.demo_models), the default
+    Reception agent, no DB: what a box without the model manager can still run."""
+    from appliance.agents import default_reception_agent
+    from appliance.conversation import CallServices
+    from appliance.conversation.services import LocalServices
+    from appliance.demo_models import load_embedded
+
+    settings.paths.ensure()
+    models = await asyncio.to_thread(load_embedded, settings.paths.models)
+    return LocalServices(CallServices(models=models), AgentConfig.from_mapping(default_reception_agent()))
 
 
 def route_agent(local: Any, call: IncomingCall, settings: Settings) -> AgentConfig | None:
