@@ -56,9 +56,9 @@ async def run(data_dir: Path, calls: int, models: Any = None) -> dict[str, Any]:
 
     settings = load_config(data_dir=data_dir)
     if models is None:
-        from models.registry import load_models
+        from appliance.conversation.services import load_call_models
 
-        models = load_models(settings)
+        models = load_call_models(settings)  # the registry's models, or the embedded defaults without it
     agent = AgentConfig.from_mapping(default_reception_agent())
     caller = await _synthesize(models.tts, CALLER_LINES, gap_ms=7000, lead_ms=7000)
     samples: dict[str, list[float]] = {k: [] for k in STAGES}

@@ -42,7 +42,7 @@ def open_knowledge(settings: Settings, embedder: Any = None) -> Any:
     return Knowledge(settings.paths.chroma, embedder)
 
 
-def _load_models(settings: Settings) -> Any:
+def load_call_models(settings: Settings) -> Any:
     """The registry's model set; without a registry in this build, the embedded defaults from their packages."""
     try:
         from models.registry import load_models  # type: ignore[import-not-found,unused-ignore]
@@ -82,7 +82,7 @@ def _database(settings: Settings) -> Iterator[Any]:
 
 @contextlib.asynccontextmanager
 async def local_services(settings: Settings, *, agent_name: str | None = None) -> AsyncIterator[LocalServices]:
-    models = _load_models(settings)
+    models = load_call_models(settings)
     bus = EventBus()
     with _database(settings) as db:
         agent = AgentConfig.from_mapping(default_reception_agent())
