@@ -73,14 +73,8 @@ class Appliance:
         from appliance.conversation.services import local_services
 
         self.settings.paths.ensure()
-        if self.local is None:
-            try:
-                self.local = await self._stack.enter_async_context(local_services(self.settings))
-            except ModuleNotFoundError as exc:
-                if exc.name != "models.registry":
-                    raise
-                log.warning("models.registry is not installed: serving with the embedded default models")
-                self.local = await embedded_services(self.settings)
+        if self.local is None:  # the registry's models, or the embedded defaults when it is not installed
+            self.local = await self._stack.enter_async_context(local_services(self.settings))
         if self.settings.sip.enabled:
             trunks = load_trunks(self.local.services.db, self.settings)
             self.ua = SipUserAgent(endpoint_config(self.settings), on_incoming=self.on_incoming,
