@@ -51,3 +51,26 @@ async def test_vocaliq_call_reaches_a_running_vocaliq_serve_which_stops_cleanly_
         await asyncio.wait_for(serve.wait(), 30)
     assert serve.returncode == 0
     assert list((data / "recordings").glob("*/*.wav"))  # the call was recorded on the box
+
+
+@pytest.mark.slow
+async def test_vocaliq_call_out_greets_a_person_who_answers(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    port = free_port()
+    callee = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sip.softphone", "--listen", str(port),
+        "--play", str(tone(tmp_path / "hi.wav", 300, 0.6)), "--hold", "8", "--duration", "40", cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        out = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CLI, "call-out", "--to", f"sip:+4930555@127.0.0.1:{port}", "--agent", "Reception",
+            "--data-dir", str(data), "--json", cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        stdout, _ = await asyncio.wait_for(out.communicate(), 90)
+    finally:
+        callee.terminate()
+        await callee.wait()
+    text = stdout.decode()
+    result = json.loads(text[text.index("{"):])
+    assert out.returncode == 0
+    assert result["amd"] == "human" and result["outcome"] == "caller_hangup"  # the callee hung up after 8 s
