@@ -152,11 +152,9 @@ async def _start_appliance(stack: contextlib.AsyncExitStack, settings: Settings)
 def _bootstrap(root: Path) -> None:
     """The `vocaliq init` steps a demo needs: data dir, DB schema, default org/agent/route."""
     root.mkdir(parents=True, exist_ok=True)
-    try:
-        from appliance.store import bootstrap  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return  # no storage layer in this build: the session runs with in-memory state
-    bootstrap(load_config(data_dir=root))
+    from appliance.store.bootstrap import initialise
+
+    initialise(load_config(data_dir=root), org_name="Demo Clinic")
 
 
 async def _call(uri: str, wavs: list[Path], record: Path) -> dict[str, Any]:

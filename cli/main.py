@@ -28,6 +28,7 @@ def _register() -> None:
     # One line per area; each module adds its commands to `app`.
     from cli import admin  # noqa: F401
     from cli import chat_cmd  # noqa: F401
+    from cli import models_cmd  # noqa: F401
     from cli import sip_cmd  # noqa: F401
 
 
@@ -44,4 +45,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m cli.main` runs this file as __main__; the command modules register on `cli.main.app`.
+    from cli.main import main as _main
+
+    _main()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from appliance.agents import default_reception_agent
 from appliance.config import Settings
-from appliance.store.db import Database
+from appliance.store.db import Database, open_database
 from appliance.store.models import Agent, Organization, Route, User
 from appliance.store.repositories import AuditLog
 
@@ -57,3 +57,15 @@ def bootstrap(db: Database, settings: Settings, *, org_name: str = "My Organizat
         AuditLog(s).append("system.init", target=f"organization:{org.id}", organization_id=org.id,
                            detail={"admin": admin_email.lower()})
         return BootstrapResult(True, org.id, admin_email.lower(), password if generated else None)
+
+
+def initialise(settings: Settings, *, org_name: str = "My Organization", admin_email: str = "admin@localhost",
+               admin_password: str | None = None) -> BootstrapResult:
+    """Data dir, schema at head and first-run rows: everything `vocaliq init` and the demo need; idempotent."""
+    settings.paths.ensure()
+    db = open_database(settings)
+    try:
+        db.upgrade()
+        return bootstrap(db, settings, org_name=org_name, admin_email=admin_email, admin_password=admin_password)
+    finally:
+        db.close()

@@ -55,5 +55,5 @@ class VAD(ABC):
     @abstractmethod
     def _impl(self, frame: AudioFrame) -> VadEvent | None: ...
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027  (optional hook: stateless backends need nothing)
         """Forget state (e.g. after the agent's own echo)."""
