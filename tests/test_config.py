@@ -25,7 +25,7 @@ def test_env_override_wins_over_the_file(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_bad_env_value_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOCALIQ_ADMISSION__MAX_CONCURRENT_CALLS", "0")
-    with pytest.raises(ConfigError, match="admission.max_concurrent_calls"):
+    with pytest.raises(ConfigError, match=r"admission\.max_concurrent_calls"):
         load_config(data_dir=tmp_path)
 
 

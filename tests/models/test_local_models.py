@@ -10,7 +10,7 @@ import numpy as np
 from appliance.audio import AudioFrame, concat, resample, silence
 from models.llm.base import ChatMessage
 from models.registry import ModelSet
-from models.vad.base import VADParams, VadEventKind
+from models.vad.base import VadEventKind, VADParams
 
 
 async def _speak(models: ModelSet, text: str) -> AudioFrame:

@@ -19,7 +19,7 @@ def _vocaliq(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_default_install_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
-    done, skipped = install_default(tmp_path / "models")
+    done, _ = install_default(tmp_path / "models")
     assert {(p.role, p.name) for p in done} >= {("stt", "whisper-base"), ("llm", "smollm2-135m"), ("tts", "joe-us")}
     manifest = (tmp_path / "models" / "manifest.json").read_text()
     done2, skipped2 = install_default(tmp_path / "models")
@@ -53,7 +53,7 @@ def test_admin_gguf_installs_from_a_local_file_and_loads(tmp_path: Path, models_
 def test_bad_model_files_are_refused_with_the_file_named(tmp_path: Path) -> None:
     fake = tmp_path / "broken.gguf"
     fake.write_bytes(b"not a model at all")
-    with pytest.raises(ModelUnavailable, match="broken.gguf"):
+    with pytest.raises(ModelUnavailable, match=r"broken\.gguf"):
         install_from(tmp_path / "models", fake, "llm")
     voice = tmp_path / "voice.onnx"
     voice.write_bytes(b"x")
@@ -63,5 +63,5 @@ def test_bad_model_files_are_refused_with_the_file_named(tmp_path: Path) -> None
         SmolLM(tmp_path / "missing.gguf")
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(b"GGUF" + b"\x00" * 64)
-    with pytest.raises(ModelUnavailable, match="truncated.gguf"):
+    with pytest.raises(ModelUnavailable, match=r"truncated\.gguf"):
         SmolLM(truncated)
