@@ -7,10 +7,11 @@ asks for a `PlayoutMark` event once everything queued before it has actually bee
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from appliance.audio import AudioFrame
 
@@ -112,3 +113,12 @@ class CallLeg(Protocol):
     def events(self) -> AsyncIterator[LegEvent]:
         """DTMF, remote hangup, playout marks and transfer results, in order."""
         ...
+
+
+T = TypeVar("T")
+
+
+async def until_closed(queue: asyncio.Queue[T | None]) -> AsyncIterator[T]:
+    """Yield a leg's queued items until the `None` that closes it (how legs end frames() and events())."""
+    while (item := await queue.get()) is not None:
+        yield item

@@ -17,7 +17,16 @@ from typing import Any
 import pjsua2 as pj
 
 from appliance.audio import AudioFrame, StreamResampler
-from appliance.telephony import Direction, HangupReason, LegDtmf, LegEvent, LegHangup, PlayoutMark, TransferResult
+from appliance.telephony import (
+    Direction,
+    HangupReason,
+    LegDtmf,
+    LegEvent,
+    LegHangup,
+    PlayoutMark,
+    TransferResult,
+    until_closed,
+)
 from sip.media import PlayoutBuffer
 from sip.recording import StereoRecording
 
@@ -209,9 +218,5 @@ class SipCallLeg:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ended.wait(), 5.0)
 
-    async def events(self) -> AsyncIterator[LegEvent]:
-        while True:
-            event = await self._events.get()
-            if event is None:
-                return
-            yield event
+    def events(self) -> AsyncIterator[LegEvent]:
+        return until_closed(self._events)

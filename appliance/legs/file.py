@@ -21,6 +21,7 @@ from appliance.telephony import (
     LegHangup,
     PlayoutMark,
     TransferResult,
+    until_closed,
 )
 
 _BYTES_PER_MS = INTERNAL_RATE * SAMPLE_WIDTH // 1000
@@ -142,9 +143,5 @@ class FileLeg:
         self._frames.put_nowait(None)
         self._events.put_nowait(None)
 
-    async def events(self) -> AsyncIterator[LegEvent]:
-        while True:
-            event = await self._events.get()
-            if event is None:
-                return
-            yield event
+    def events(self) -> AsyncIterator[LegEvent]:
+        return until_closed(self._events)

@@ -19,6 +19,7 @@ from appliance.telephony import (
     LegEvent,
     PlayoutMark,
     TransferResult,
+    until_closed,
 )
 
 _DTMF = re.compile(r"^\s*(?:#|dtmf\s+)([0-9*#A-D])\s*$", re.IGNORECASE)
@@ -85,9 +86,5 @@ class TextLeg:
             self.hangup_reason = reason
             self._events.put_nowait(None)
 
-    async def events(self) -> AsyncIterator[LegEvent]:
-        while True:
-            event = await self._events.get()
-            if event is None:
-                return
-            yield event
+    def events(self) -> AsyncIterator[LegEvent]:
+        return until_closed(self._events)
