@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,15 +58,33 @@ def quick_agent() -> AgentConfig:
 
 
 async def test_booking_call_from_synthesized_audio_books_one_appointment_at_the_asked_time(
-        real_models: Any, quick_agent: AgentConfig) -> None:
+        real_models: Any, quick_agent: AgentConfig, tmp_path: Path) -> None:
+    bootstrap = pytest.importorskip("appliance.store.bootstrap", reason="storage layer not in this build")
+    from sqlalchemy import select
+
+    from appliance.conversation.backoffice import load_agent
+    from appliance.conversation.recorder import flush
+    from appliance.store.db import open_database
+    from appliance.store.models import Appointment, Turn
+
+    settings = load_config(data_dir=tmp_path)
+    bootstrap.initialise(settings)
+    db = open_database(settings)
+    stored, org = load_agent(db, "Reception")
+    agent = dataclasses.replace(quick_agent, id=stored.id, organization_id=org)
     audio = await caller_audio(real_models, [
         (3.0, "I would like to book an appointment for tomorrow at 3 pm. My name is Anna Schmidt."),
         (17.0, "Yes, please."),
     ])
-    office = MemoryBackoffice()
-    run = await converse_file(audio, services=CallServices(models=real_models, bus=EventBus()), agent=quick_agent,
-                              call_id="booking", linger_ms=5000, today=TODAY, backoffice=office)
-    assert [a["start"] for a in office.appointments] == [dt.datetime(2026, 11, 26, 15)]
+    run = await converse_file(audio, services=CallServices(models=real_models, bus=EventBus(), db=db,
+                                                           organization_id=org),
+                              agent=agent, call_id="booking", linger_ms=5000, today=TODAY)
+    flush()
+    with db.session() as s:
+        assert [a.starts_at for a in s.scalars(select(Appointment))] == [dt.datetime(2026, 11, 26, 15)]
+        turns = s.scalars(select(Turn).where(Turn.call_id == "booking").order_by(Turn.index)).all()
+        assert turns[1].latency["v2v_ms"] > 0 and turns[1].latency["stt_ms"] is not None
+    db.close()
     booked = [t for t in run.turns if "book_appointment" in t.tools]
     assert booked and "booked" in booked[0].agent_text
     assert all(t.v2v_ms is not None and t.v2v_ms > 0 for t in run.turns[1:])
