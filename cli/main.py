@@ -26,10 +26,12 @@ def version() -> None:
 
 def _register() -> None:
     # One line per area; each module adds its commands to `app`.
-    from cli import admin  # noqa: F401
-    from cli import chat_cmd  # noqa: F401
-    from cli import models_cmd  # noqa: F401
-    from cli import sip_cmd  # noqa: F401
+    from cli import (
+        admin,  # noqa: F401
+        chat_cmd,  # noqa: F401
+        models_cmd,  # noqa: F401
+        sip_cmd,  # noqa: F401
+    )
 
 
 def main() -> None:
