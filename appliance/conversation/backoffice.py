@@ -13,6 +13,9 @@ from appliance.errors import NotFound
 from appliance.scheduling import Slot
 from appliance.store.db import Database
 from appliance.store.models import Agent, Appointment, Call, CallEventRow, Contact, Message, Organization, Turn
+from appliance.webhooks import events as hook_events
+from appliance.webhooks import payloads as hook_payloads
+from appliance.webhooks.outbox import emit
 
 LATENCY_KEYS = ("endpoint_wait_ms", "stt_ms", "llm_ttft_ms", "first_sentence_ms", "tts_first_audio_ms", "v2v_ms",
                 "overhead_ms")
@@ -85,6 +88,7 @@ class DbBackoffice:
                                       starts_at=start, ends_at=end, notes=note, call_id=_call_ref(s, call_id))
                     s.add(row)
                     s.flush()
+                    emit(s, self.org, hook_events.APPOINTMENT_BOOKED, hook_payloads.appointment_booked(row))
                     return str(row.id)
             except StorageError:  # the unique (agent, start) constraint: someone else was faster
                 return None
@@ -100,6 +104,7 @@ class DbBackoffice:
                               text=text, call_id=_call_ref(s, call_id))
                 s.add(row)
                 s.flush()
+                emit(s, self.org, hook_events.MESSAGE_TAKEN, hook_payloads.message_taken(row))
                 return str(row.id)
 
         return await asyncio.to_thread(write)
@@ -131,9 +136,12 @@ class DbCallLog:
         if organization_id is None:
             return
         with self.db.session() as s:
-            s.add(Call(id=call_id, organization_id=organization_id, agent_id=agent_id, direction=direction,
-                       caller=caller, callee=callee, transport=transport[:10], status="active",
-                       answered_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+            call = Call(id=call_id, organization_id=organization_id, agent_id=agent_id, direction=direction,
+                        caller=caller, callee=callee, transport=transport[:10], status="active",
+                        answered_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+            s.add(call)
+            s.flush()
+            emit(s, organization_id, hook_events.CALL_STARTED, hook_payloads.call_started(call))
 
     def save_turn(self, *, call_id: str, organization_id: int | None, turn: dict[str, Any]) -> None:
         if organization_id is None:
@@ -142,6 +150,7 @@ class DbCallLog:
             if s.get(Call, call_id) is None:
                 return
             row = s.scalars(select(Turn).where(Turn.call_id == call_id, Turn.index == turn["index"])).first()
+            new = row is None
             if row is None:
                 row = Turn(organization_id=organization_id, call_id=call_id, index=turn["index"])
                 s.add(row)
@@ -150,6 +159,8 @@ class DbCallLog:
             row.interrupted, row.intent, row.entities = turn["interrupted"], turn["intent"], turn["entities"]
             row.sentiment = turn["sentiment"]
             row.latency = {k: turn.get(k) for k in LATENCY_KEYS}
+            if new:
+                emit(s, organization_id, hook_events.TURN_COMPLETED, hook_payloads.turn_completed(row))
 
     def add_events(self, *, call_id: str, organization_id: int | None, events: list[dict[str, Any]]) -> None:
         if organization_id is None:
@@ -172,3 +183,4 @@ class DbCallLog:
             row.status, row.end_reason, row.duration_s = "ended", reason, duration_s
             row.summary, row.sentiment = summary, sentiment
             row.ended_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            emit(s, organization_id, hook_events.CALL_ENDED, hook_payloads.call_ended(row))
