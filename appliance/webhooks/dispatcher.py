@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import select, update
 
 from appliance import __version__
+from appliance.metrics import WEBHOOK_DELIVERIES
 from appliance.store.db import Database
 from appliance.store.models import Webhook, WebhookDelivery, utcnow
 from appliance.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, sign_headers
@@ -218,6 +219,7 @@ class WebhookDispatcher:
             values["next_attempt_at"] = utcnow() + dt.timedelta(seconds=self.config.policy.delay_s(attempts))
         with self.db.session() as s:
             s.execute(update(WebhookDelivery).where(WebhookDelivery.id == claimed.id).values(**values))
+        WEBHOOK_DELIVERIES.labels("retry" if values["status"] == "pending" else values["status"]).inc()
         level = logging.INFO if result.ok else logging.WARNING
         log.log(level, "webhook delivery", extra={"delivery_id": claimed.id, "webhook_event": claimed.event,
                                                   "status": values["status"], "attempts": attempts,
