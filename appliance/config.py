@@ -40,6 +40,9 @@ class SipConfig(Section):
     tls_key_file: str = ""
     tls_ca_file: str = ""
     tls_verify_server: bool = True
+    # SRTP (SDES) for calls on the box's own account (IP-trusted PBX peering, inbound without a registering
+    # trunk): "optional" answers RTP/AVP and RTP/SAVP offers alike; "mandatory" refuses plain RTP (488).
+    srtp: Literal["off", "optional", "mandatory"] = "optional"
     public_address: str = ""
     rtp_port_start: int = Field(10000, ge=1024, le=65000)
     rtp_port_range: int = Field(10000, ge=100, le=55000)

@@ -20,6 +20,7 @@ from appliance.agents import AgentConfig
 from appliance.config import Settings
 from appliance.conversation import run_call
 from appliance.logs import call_context
+from appliance.metrics import SIP_REGISTRATION, CallMetrics
 from sip.endpoint import PJSUA_MAX_CALLS, EndpointConfig
 from sip.leg import SipCallLeg
 from sip.security import SourceFilter
@@ -34,7 +35,7 @@ def endpoint_config(settings: Settings) -> EndpointConfig:
     return EndpointConfig(
         host=sip.host, port=sip.port, transports=tuple(sip.transports), tls_port=sip.tls_port,
         tls_cert_file=sip.tls_cert_file, tls_key_file=sip.tls_key_file, tls_ca_file=sip.tls_ca_file,
-        tls_verify_server=sip.tls_verify_server, public_address=sip.public_address,
+        tls_verify_server=sip.tls_verify_server, srtp=sip.srtp, public_address=sip.public_address,
         rtp_port_start=sip.rtp_port_start, rtp_port_range=sip.rtp_port_range, max_calls=sip.max_calls,
         codecs=tuple(sip.codecs), ptime_ms=sip.ptime_ms,
         log_level=4 if settings.logging.level == "DEBUG" else 1)
@@ -75,6 +76,7 @@ class Appliance:
         self.settings.paths.ensure()
         if self.local is None:  # the registry's models, or the embedded defaults when it is not installed
             self.local = await self._stack.enter_async_context(local_services(self.settings))
+        self._stack.callback(self.local.services.bus.subscribe(CallMetrics().on_event))
         if self.settings.sip.enabled:
             trunks = load_trunks(self.local.services.db, self.settings)
             self.ua = SipUserAgent(endpoint_config(self.settings), on_incoming=self.on_incoming,
@@ -129,6 +131,7 @@ class Appliance:
     def _on_registration(self, trunk: str, registered: bool, status: int, reason: str) -> None:
         """Trunk registration state (logged; PJSIP retries failures with backoff on its own)."""
         self.registrations[trunk] = (registered, status, reason)
+        SIP_REGISTRATION.labels(trunk).set(1 if registered else 0)
         level = logging.INFO if registered else logging.WARNING
         log.log(level, "trunk registration", extra={"trunk": trunk, "registered": registered, "status": status,
                                                     "reason": reason})

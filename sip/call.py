@@ -30,6 +30,7 @@ class SipCall(pj.Call):  # type: ignore[misc]
         self.port: BridgePort | None = None
         self.confirmed = False
         self.ptime_ms = 20
+        self.srtp = False  # our last SDP carried SRTP keys (as answerer: the call's media is encrypted)
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
@@ -61,6 +62,14 @@ class SipCall(pj.Call):  # type: ignore[misc]
                 self.port.startTransmit(audio)
         except Exception:
             log.exception("onCallMediaState failed")
+
+    def onCallSdpCreated(self, prm: pj.OnCallSdpCreatedParam) -> None:
+        try:
+            self.srtp = "a=crypto:" in prm.sdp.wholeSdp
+            if self.leg is not None:
+                self.leg.srtp = self.srtp
+        except Exception:
+            log.exception("onCallSdpCreated failed")
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         if self.leg is not None:

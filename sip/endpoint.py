@@ -49,6 +49,7 @@ class EndpointConfig:
     tls_key_file: str = ""
     tls_ca_file: str = ""
     tls_verify_server: bool = True
+    srtp: str = "optional"  # the local account's SRTP use: "off", "optional" or "mandatory"
     public_address: str = ""
     rtp_port_start: int = 10000
     rtp_port_range: int = 10000

@@ -57,6 +57,7 @@ class SipCallLeg:
         self.answered: asyncio.Future[None] = loop.create_future()
         self.ended = asyncio.Event()
         self.dtmf_received = ""
+        self.srtp = False  # SDES-SRTP keys in our SDP (as answerer: the media is encrypted); set on the PJSIP thread
         self._loop = loop
         self._post = post  # async: run a function on the PJSIP thread
         self._frames: asyncio.Queue[bytes | None] = asyncio.Queue()

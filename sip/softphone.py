@@ -101,8 +101,10 @@ async def _speak(leg: SipCallLeg, audio: AudioFrame, name: str) -> float:
     return time.monotonic()
 
 
-def _config(port: int = 0) -> EndpointConfig:
-    return EndpointConfig(host="127.0.0.1", port=port, transports=("udp",), max_calls=4,
+def _config(port: int = 0, *, tls_ca: str = "", srtp: str = "optional") -> EndpointConfig:
+    """Our caller's endpoint: UDP, plus a TLS client transport verifying the server against `tls_ca`."""
+    return EndpointConfig(host="127.0.0.1", port=port, transports=("udp", "tls") if tls_ca else ("udp",),
+                          tls_port=0, tls_ca_file=tls_ca, tls_verify_server=True, srtp=srtp, max_calls=4,
                           rtp_port_start=20000 + 2 * (os.getpid() % 10000), rtp_port_range=2000,
                           codecs=("G722/16000", "PCMA/8000", "PCMU/8000"), user_agent="VocalIQ-softphone")
 
@@ -133,9 +135,9 @@ async def answer_calls(port: int, *, seconds: float, hold_s: float = 1.0, plays:
 
 async def place_call(uri: str, plays: list[Path], *, record: Path | None = None, dtmf: str = "",
                      duration: float = 0.0, turns: bool = False, reply_timeout: float = 20.0,
-                     accept_transfer: bool = False) -> CallReport:
+                     accept_transfer: bool = False, tls_ca: str = "", srtp: str = "optional") -> CallReport:
     report = CallReport(uri)
-    async with SipUserAgent(_config()) as ua:
+    async with SipUserAgent(_config(tls_ca=tls_ca, srtp=srtp)) as ua:
         ua.follow_transfers = accept_transfer
         try:
             leg = await ua.call(uri, record_path=record, answer_within=15)
@@ -217,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=0.0)
     parser.add_argument("--turns", action="store_true")
     parser.add_argument("--reply-timeout", type=float, default=20.0)
+    parser.add_argument("--tls-ca", default="", help="CA file: call over TLS verifying the server")
+    parser.add_argument("--srtp", choices=("off", "optional", "mandatory"), default="optional")
     args = parser.parse_args(argv)
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # only the JSON report goes to stdout
@@ -228,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = asyncio.run(place_call(args.uri, args.play, record=args.record, dtmf=args.dtmf,
                                     duration=args.duration, turns=args.turns, reply_timeout=args.reply_timeout,
-                                    accept_transfer=args.accept_transfer))
+                                    accept_transfer=args.accept_transfer, tls_ca=args.tls_ca, srtp=args.srtp))
     out.write(json.dumps(asdict(report)) + "\n")
     out.flush()
     return 0 if report.answered else 1

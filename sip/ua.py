@@ -149,6 +149,7 @@ class SipUserAgent:
                                               else "127.0.0.1")
         cfg.idUri = f"sip:vocaliq@{host}:{self.port}"
         self._media_ports(cfg)
+        _use_srtp(cfg, self.config.srtp, secure_signalling=False)
         local.create(cfg, True)
         self._accounts[""] = local
         for trunk in self.trunks:
@@ -176,10 +177,7 @@ class SipUserAgent:
         cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", trunk.realm or trunk.registrar_host,
                                                        trunk.username, 0, trunk.password))
         self._media_ports(cfg)
-        srtp = {"optional": pj.PJMEDIA_SRTP_OPTIONAL, "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
-        cfg.mediaConfig.srtpUse = srtp.get(trunk.srtp, pj.PJMEDIA_SRTP_DISABLED)
-        if trunk.srtp == "mandatory" and trunk.transport == "tls":
-            cfg.mediaConfig.srtpSecureSignaling = 1
+        _use_srtp(cfg, trunk.srtp, secure_signalling=trunk.srtp == "mandatory" and trunk.transport == "tls")
         tid = self.endpoint.transport_ids.get(trunk.transport)
         if tid is not None:
             cfg.sipConfig.transportId = tid
@@ -226,6 +224,7 @@ class SipUserAgent:
         leg = SipCallLeg(self._loop, self.endpoint.submit, direction=Direction.INBOUND, caller=incoming.caller,
                          callee=incoming.dialled, sip_call_id=incoming.sip_call_id, sample_rate=CLOCK_RATE)
         call.leg, leg.call = leg, call
+        leg.srtp = call.srtp
         ring = pj.CallOpParam()
         ring.statusCode = 180
         call.answer(ring)
@@ -298,7 +297,7 @@ class SipUserAgent:
                 self._start_recording(leg)
             await self.endpoint.run(lambda: leg.call.answer(_answer_ok()))
             log.info("sip call answered", extra={"call_id": leg.call_id, "caller": mask_number(leg.caller),
-                                                  "dialled": mask_number(incoming.dialled)})
+                                                  "dialled": mask_number(incoming.dialled), "srtp": leg.srtp})
             try:
                 await decision.handler(leg)
             except Exception:
@@ -324,6 +323,16 @@ class SipUserAgent:
         await self.endpoint.run(reject)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(leg.ended.wait(), 5.0)
+
+
+def _use_srtp(cfg: pj.AccountConfig, use: str, *, secure_signalling: bool) -> None:
+    """SRTP with SDES keys: "off", "optional" (offer/accept both) or "mandatory" (plain RTP gets 488).
+
+    `secure_signalling` also demands TLS for the SIP leg carrying the keys (trunks on TLS with mandatory SRTP).
+    """
+    srtp = {"optional": pj.PJMEDIA_SRTP_OPTIONAL, "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
+    cfg.mediaConfig.srtpUse = srtp.get(use, pj.PJMEDIA_SRTP_DISABLED)
+    cfg.mediaConfig.srtpSecureSignaling = 1 if secure_signalling else 0
 
 
 def _unlink(call: SipCall) -> None:

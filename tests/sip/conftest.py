@@ -48,7 +48,8 @@ class Agent:
 async def sip_agent(handler: Handler | None = None, *, trusted: tuple[str, ...] = ("127.0.0.1/32",),
                     max_calls: int = 8, reject: Reject | None = None, record_dir: Path | None = None,
                     trunks: list[Trunk] | None = None, source_filter: SourceFilter | None = None,
-                    transports: tuple[str, ...] = ("udp", "tcp"), route_delay: float = 0.0) -> AsyncIterator[Agent]:
+                    transports: tuple[str, ...] = ("udp", "tcp"), route_delay: float = 0.0,
+                    tls: tuple[Path, Path] | None = None, srtp: str = "optional") -> AsyncIterator[Agent]:
     """Start our user agent on a free loopback port; `handler(leg)` runs for each accepted call."""
     holder: list[Agent] = []
 
@@ -67,8 +68,9 @@ async def sip_agent(handler: Handler | None = None, *, trusted: tuple[str, ...] 
 
     gates = Gates(trunks=TrunkTable(trunks or [], extra_trusted=list(trusted)),
                   source_filter=source_filter or SourceFilter.from_settings(SipConfig()), max_calls=max_calls)
-    config = EndpointConfig(host="127.0.0.1", port=0, transports=transports, rtp_port_start=30000,
-                            rtp_port_range=2000)
+    config = EndpointConfig(host="127.0.0.1", port=0, transports=transports + (("tls",) if tls else ()),
+                            rtp_port_start=30000, rtp_port_range=2000, srtp=srtp, tls_port=0,
+                            tls_cert_file=str(tls[0]) if tls else "", tls_key_file=str(tls[1]) if tls else "")
     ua = SipUserAgent(config, on_incoming=on_incoming, gates=gates, trunks=trunks, recordings_dir=record_dir)
     agent = Agent(ua)
     holder.append(agent)
