@@ -29,8 +29,11 @@ def _register() -> None:
     from cli import (
         admin,  # noqa: F401
         chat_cmd,  # noqa: F401
+        gdpr_cmd,  # noqa: F401
         models_cmd,  # noqa: F401
+        records_cmd,  # noqa: F401
         sip_cmd,  # noqa: F401
+        users_cmd,  # noqa: F401
     )
 
 
