@@ -1,0 +1,163 @@
+"""Request dependencies: the DB session, who is calling (`Principal`), RBAC and rate limits.
+
+Add a route: `def handler(p: Principal = Depends(require("agents:read")), s: Session = Depends(get_session))`
+and query org-owned rows only through `TenantRepo(s, Model, p.org_id)` (another org's id is then a 404).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from appliance.api import rbac
+from appliance.api.ratelimit import Limiter
+from appliance.api.security import API_KEY_PREFIX, TokenError, digest, read_access
+from appliance.config import Settings
+from appliance.store.db import Database
+from appliance.store.models import ApiKey, User
+from appliance.store.repositories import AuditLog
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: a user (JWT) or an API key, always inside one organization."""
+
+    org_id: int
+    role: str
+    user_id: int | None = None
+    api_key_id: int | None = None
+    is_superadmin: bool = False
+    email: str = ""
+    permissions: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def actor(self) -> str:
+        return self.email if self.api_key_id is None else f"api_key:{self.api_key_id}"
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_session(db: Annotated[Database, Depends(database)]) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back when it raises."""
+    with db.session() as session:
+        yield session
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _refuse(request: Request, reason: str, detail: dict[str, Any] | None = None) -> HTTPException:
+    """Audit a refused credential (in its own transaction: the request's is rolled back) and return 401."""
+    db: Database = request.app.state.db
+    client = request.client.host if request.client else ""
+    with db.session() as s:
+        AuditLog(s).append("auth.refused", actor=client, target=request.url.path,
+                           detail={"reason": reason, **(detail or {})})
+    return _unauthorized(reason)
+
+
+def _from_api_key(request: Request, session: Session, secret: str) -> Principal:
+    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest(secret))).first()
+    if key is None or key.revoked_at is not None:
+        raise _refuse(request, "unknown or revoked API key", {"prefix": secret[:11]})
+    user = session.get(User, key.user_id) if key.user_id is not None else None
+    if user is not None and (user.disabled or user.organization_id != key.organization_id):
+        raise _refuse(request, "API key owner disabled", {"key": key.id})
+    role = user.role if user is not None else rbac.Role.VIEWER
+    granted = rbac.permissions(role) & frozenset(key.scopes or rbac.permissions(role))
+    key.last_used_at = dt.datetime.now(dt.UTC)
+    return Principal(org_id=key.organization_id, role=role, api_key_id=key.id, permissions=granted,
+                     user_id=key.user_id, email=f"api_key:{key.prefix}")
+
+
+def _from_jwt(request: Request, session: Session, token: str) -> Principal:
+    try:
+        claims = read_access(request.app.state.settings, token)
+    except TokenError as exc:
+        raise _refuse(request, str(exc)) from None
+    user = session.get(User, claims.user_id)
+    if user is None or user.disabled or user.organization_id != claims.org_id:
+        raise _refuse(request, "user unknown or disabled", {"user": claims.user_id})
+    return Principal(org_id=user.organization_id, role=user.role, user_id=user.id, email=user.email,
+                     is_superadmin=user.is_superadmin, permissions=rbac.permissions(user.role))
+
+
+def current_principal(request: Request, session: Annotated[Session, Depends(get_session)],
+                      authorization: Annotated[str, Header()] = "",
+                      x_api_key: Annotated[str, Header()] = "") -> Principal:
+    scheme, _, credential = authorization.partition(" ")
+    if x_api_key:
+        principal = _from_api_key(request, session, x_api_key)
+    elif scheme.lower() == "bearer" and credential.startswith(API_KEY_PREFIX):
+        principal = _from_api_key(request, session, credential)
+    elif scheme.lower() == "bearer" and credential:
+        principal = _from_jwt(request, session, credential)
+    else:
+        raise _unauthorized("authentication required")
+    enforce_rate_limits(request, principal)
+    request.state.principal = principal
+    return principal
+
+
+def enforce_rate_limits(request: Request, principal: Principal) -> None:
+    limiter: Limiter = request.app.state.limiter
+    per_minute = request.app.state.settings.security.rate_limit_per_minute
+    own = f"key:{principal.api_key_id}" if principal.api_key_id is not None else f"user:{principal.user_id}"
+    for key, limit in ((own, per_minute), (f"org:{principal.org_id}", per_minute * 5)):
+        verdict = limiter.hit(key, limit)
+        if not verdict.allowed:
+            raise HTTPException(429, f"rate limit exceeded ({key.split(':')[0]})",
+                                headers={"Retry-After": str(verdict.retry_after)})
+
+
+def limit_client(request: Request, bucket: str, limit: int) -> None:
+    """Rate limit an unauthenticated route (e.g. login) by client address."""
+    limiter: Limiter = request.app.state.limiter
+    client = request.client.host if request.client else "unknown"
+    verdict = limiter.hit(f"{bucket}:{client}", limit)
+    if not verdict.allowed:
+        raise HTTPException(429, "too many requests", headers={"Retry-After": str(verdict.retry_after)})
+
+
+def require(permission: str) -> Callable[..., Principal]:
+    """Dependency: the caller must hold `permission` (see rbac.py); 403 otherwise."""
+    if permission not in rbac.ALL_PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.can(permission):
+            raise HTTPException(403, f"this needs the {permission!r} permission")
+        return principal
+
+    return check
+
+
+def superadmin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_superadmin or principal.api_key_id is not None:
+        raise HTTPException(403, "only the superadmin may do this")
+    return principal
+
+
+def audit(session: Session, principal: Principal, action: str, target: str = "",
+          detail: dict[str, Any] | None = None) -> None:
+    """Append to the hash-chained audit log in the request's transaction."""
+    AuditLog(session).append(action, actor=principal.actor, target=target, organization_id=principal.org_id,
+                             detail=detail)
