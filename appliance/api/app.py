@@ -20,10 +20,6 @@ from appliance.store.db import Database, open_database
 API_PREFIX = "/api/v1"
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """413 for a request body over `max_bytes`, declared (Content-Length) or streamed (chunked)."""
 
@@ -38,28 +34,33 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await errors.problem(413, f"request body over {self.max_bytes} bytes")(scope, receive, send)
             return
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        # Streamed (chunked) body: read it up to the limit before the app sees it, then replay it.
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
                 await errors.problem(413, f"request body over {self.max_bytes} bytes")(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 class RequestMetrics:
