@@ -57,6 +57,7 @@ class Appliance:
         self.ua: SipUserAgent | None = None
         self.api_task: asyncio.Task[None] | None = None
         self.api_server: Any = None
+        self.api_port = 0
         self.call_observers: list[Callable[[SipCallLeg, AgentConfig], None]] = []
         self.registrations: dict[str, tuple[bool, int, str]] = {}  # trunk -> (registered, status, reason)
         self._stack = contextlib.AsyncExitStack()
@@ -166,21 +167,29 @@ class Appliance:
 
     # --- API ---------------------------------------------------------------------------------------
     async def _start_api(self) -> None:
-        try:
-            from appliance.api import create_app  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            log.info("API not available in this build; serving SIP only")
-            return
+        import socket
+
         import uvicorn
 
-        api = create_app(self.settings)
-        if hasattr(api, "state"):
-            api.state.appliance = self  # live calls, hangup/transfer, SIP registrations for the API
-        config = uvicorn.Config(api, host=self.settings.server.host,
-                                port=self.settings.server.api_port, log_level="warning", lifespan="on")
+        from appliance.api import create_app
+        from appliance.errors import ConfigError
+
+        host, port = self.settings.server.host, self.settings.server.api_port
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))  # bound here so a busy port is our clear error, not uvicorn's sys.exit
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"API port {host}:{port} is not available ({exc.strerror}); set [server] api_port "
+                              "or --api-port") from None
+        self.api_port = sock.getsockname()[1]
+        api = create_app(self.settings, db=self.local.services.db)
+        api.state.appliance = self  # live calls, hangup/transfer, SIP registrations for the API
+        config = uvicorn.Config(api, log_level="warning", lifespan="on")
         self.api_server = uvicorn.Server(config)
-        self.api_server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT
-        self.api_task = asyncio.create_task(self.api_server.serve())
+        self.api_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own SIGTERM
+        self.api_task = asyncio.create_task(self.api_server.serve(sockets=[sock]))
 
 
 async def embedded_services(settings: Settings) -> Any:

@@ -28,6 +28,7 @@ async def test_a_call_into_the_served_appliance_is_greeted_and_every_turn_answer
     settings = load_config(data_dir=tmp_path / "data")
     settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
     settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.api_port = free_port()
     settings.server.drain_seconds = 0
     stt = ScriptedSTT(["what are your opening hours", "I would like to book an appointment"])
     models = FakeAudioModels(stt)
@@ -64,6 +65,7 @@ async def test_sigterm_drains_the_running_call_before_the_appliance_stops(tmp_pa
     settings = load_config(data_dir=tmp_path / "data")
     settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
     settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.api_port = free_port()
     settings.server.drain_seconds = 20
     local = LocalServices(CallServices(models=FakeAudioModels(ScriptedSTT([]))),
                           AgentConfig.from_mapping(default_reception_agent()))
@@ -87,6 +89,7 @@ async def test_a_live_call_is_listed_and_can_be_hung_up_from_the_box(tmp_path: P
     settings = load_config(data_dir=tmp_path / "data")
     settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
     settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.api_port = free_port()
     settings.server.drain_seconds = 0
     local = LocalServices(CallServices(models=FakeAudioModels(ScriptedSTT([]))),
                           AgentConfig.from_mapping(default_reception_agent()))
@@ -110,6 +113,7 @@ async def test_caller_hanging_up_during_the_greeting_ends_the_session(tmp_path: 
     settings = load_config(data_dir=tmp_path / "data")
     settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
     settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.api_port = free_port()
     settings.server.drain_seconds = 0
     local = LocalServices(CallServices(models=FakeAudioModels(ScriptedSTT([]))),
                           AgentConfig.from_mapping(default_reception_agent()))
@@ -139,6 +143,7 @@ async def test_rfc4733_digit_from_the_caller_takes_the_ivr_menu_path(tmp_path: P
     settings = load_config(data_dir=tmp_path / "data")
     settings.sip.host, settings.sip.port, settings.sip.transports = "127.0.0.1", free_port(), ["udp"]
     settings.sip.trusted_cidrs = ["127.0.0.1/32"]
+    settings.server.api_port = free_port()
     settings.server.drain_seconds = 0
     models = FakeAudioModels(ScriptedSTT([]))
     local = LocalServices(CallServices(models=models), AgentConfig.from_mapping(default_reception_agent()))
