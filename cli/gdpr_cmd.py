@@ -125,7 +125,7 @@ def retention_run(
     verb = "would delete" if dry_run else "deleted"
     for r in results:
         if r.retention_days is None:
-            typer.echo(f"organization {r.organization_id}: no retention_days set, calls kept")
+            typer.echo(f"organization {r.organization_id}: retention_days 0, calls kept")
         else:
             typer.echo(f"organization {r.organization_id}: keep {r.retention_days} days, {verb} {r.calls} calls, "
                        f"{r.recording_files} recordings, {r.deliveries} webhook payloads")

@@ -136,7 +136,7 @@ def test_retention_run_reports_per_organization(box: Box) -> None:
         db.execute("insert into settings (organization_id, key, value) values (1, 'retention_days', '30')")
     preview = as_json(vocaliq(box.settings.paths.root, "retention", "run", "--dry-run", "--json"))
     assert [(r["organization_id"], r["retention_days"], r["calls"]) for r in preview] == [
-        (1, 30, 0), (2, None, 0)]
+        (1, 30, 0), (2, 365, 0)]
 
 
 def test_admin_verbs_on_a_dir_without_a_database_say_to_run_init(tmp_path: Path) -> None:

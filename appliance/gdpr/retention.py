@@ -1,4 +1,4 @@
-"""Retention: delete calls older than the organization's `retention_days` setting (unset or 0: keep).
+"""Retention: delete calls older than the organization's `retention_days` setting (default 365; 0 keeps all).
 
 A call goes with its turns, events, recording rows (database cascade) and recording files; appointments and
 messages it produced stay (their `call_id` becomes NULL). Webhook deliveries older than the retention period
@@ -26,6 +26,7 @@ from appliance.store.repositories import AuditLog
 
 log = logging.getLogger(__name__)
 RETENTION_KEY = "retention_days"
+DEFAULT_RETENTION_DAYS = 365  # what the API shows for an organization that never set it
 DELIVERED_KEEP_DAYS = 7
 DAY_S = 86400.0
 
@@ -46,8 +47,11 @@ class OrgRetention:
 
 
 def retention_days(session: Session, organization_id: int) -> int | None:
+    """The organization's setting; DEFAULT_RETENTION_DAYS when unset; None (keep) when set to 0."""
     row = session.get(Setting, (organization_id, RETENTION_KEY))
-    if row is None or row.value in (None, "", 0):
+    if row is None:
+        return DEFAULT_RETENTION_DAYS
+    if row.value in (None, "", 0, "0"):
         return None
     try:
         days = int(row.value)

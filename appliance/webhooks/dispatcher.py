@@ -81,19 +81,38 @@ def body_of(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
 
 
-async def post_signed(client: httpx.AsyncClient, url: str, secret: str, *, event: str, delivery_id: int | str,
-                      payload: dict[str, Any], timeout_s: float) -> AttemptResult:
-    """POST one signed delivery; any 2xx is success, anything else (or no answer) a failure to retry."""
+def _request(secret: str, event: str, delivery_id: int | str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     body = body_of(payload)
     headers = {"Content-Type": "application/json", "User-Agent": f"VocalIQ-Webhooks/{__version__}",
                EVENT_HEADER: event, DELIVERY_HEADER: str(delivery_id), **sign_headers(secret, body)}
-    try:
-        response = await client.post(url, content=body, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        return AttemptResult(False, None, f"{type(exc).__name__}: {exc}"[:500])
+    return body, headers
+
+
+def _outcome(response: httpx.Response) -> AttemptResult:
     if 200 <= response.status_code < 300:
         return AttemptResult(True, response.status_code, "")
     return AttemptResult(False, response.status_code, f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+async def post_signed(client: httpx.AsyncClient, url: str, secret: str, *, event: str, delivery_id: int | str,
+                      payload: dict[str, Any], timeout_s: float) -> AttemptResult:
+    """POST one signed delivery; any 2xx is success, anything else (or no answer) a failure to retry."""
+    body, headers = _request(secret, event, delivery_id, payload)
+    try:
+        return _outcome(await client.post(url, content=body, headers=headers, timeout=timeout_s))
+    except httpx.HTTPError as exc:
+        return AttemptResult(False, None, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def post_signed_sync(url: str, secret: str, *, event: str, delivery_id: int | str, payload: dict[str, Any],
+                     timeout_s: float) -> AttemptResult:
+    """`post_signed` for a worker thread (the API's test delivery)."""
+    body, headers = _request(secret, event, delivery_id, payload)
+    try:
+        with httpx.Client(follow_redirects=False) as client:
+            return _outcome(client.post(url, content=body, headers=headers, timeout=timeout_s))
+    except httpx.HTTPError as exc:
+        return AttemptResult(False, None, f"{type(exc).__name__}: {exc}"[:500])
 
 
 class WebhookDispatcher:

@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import select, update
 
-from appliance.gdpr import RETENTION_KEY, run_retention
+from appliance.gdpr import DEFAULT_RETENTION_DAYS, RETENTION_KEY, run_retention
 from appliance.store.models import (
     AuditEntry,
     Call,
@@ -38,11 +38,11 @@ async def test_calls_older_than_retention_days_are_deleted_with_everything_hangi
     new = await seed_caller(box, call_id="new", phone="+4930222222", name="Neue Nina", phrase="von heute")
     with box.db.session() as s:
         s.add(Setting(organization_id=box.org, key=RETENTION_KEY, value=30))
-        other = Organization(name="Other Org Without Retention")
+        other = Organization(name="Other Org On The Default")
         s.add(other)
         s.flush()
         s.add(Call(id="other-old", organization_id=other.id, caller="+4930333333",
-                   started_at=utcnow() - dt.timedelta(days=400)))
+                   started_at=utcnow() - dt.timedelta(days=300)))
 
     (preview, other_preview) = run_retention(box.db, box.settings.paths, dry_run=True)
     assert (preview.calls, preview.recording_files, other_preview.calls) == (1, 1, 0)
@@ -50,7 +50,7 @@ async def test_calls_older_than_retention_days_are_deleted_with_everything_hangi
 
     (result, other_result) = run_retention(box.db, box.settings.paths, actor="cron")
     assert (result.retention_days, result.calls, result.recording_files) == (30, 1, 1) and result.deliveries >= 3
-    assert other_result.retention_days is None and other_result.calls == 0
+    assert other_result.retention_days == DEFAULT_RETENTION_DAYS == 365 and other_result.calls == 0
     assert not old.recording.exists() and new.recording.exists()
     with box.db.session() as s:
         assert sorted(s.scalars(select(Call.id))) == ["new", "other-old"]
@@ -66,7 +66,7 @@ async def test_calls_older_than_retention_days_are_deleted_with_everything_hangi
     assert again[0].calls == 0
 
 
-def test_without_a_retention_setting_nothing_is_deleted(box: Box) -> None:
+def test_retention_days_0_keeps_every_call(box: Box) -> None:
     with box.db.session() as s:
         s.add(Call(id="ancient", organization_id=box.org, started_at=utcnow() - dt.timedelta(days=4000)))
         s.add(Setting(organization_id=box.org, key=RETENTION_KEY, value=0))
