@@ -12,4 +12,6 @@ ROUTERS: tuple[str, ...] = (
     "users",
     "api_keys",
     "admin",
+    "webhooks",
+    "gdpr",
 )
