@@ -80,10 +80,11 @@ class Knowledge:
     def for_org(self, org_id: int | None) -> OrgKnowledge:
         return OrgKnowledge(self, org_id)
 
-    async def add_document(self, org_id: int | None, name: str, data: bytes) -> DocumentInfo:
+    async def add_document(self, org_id: int | None, name: str, data: bytes, *, doc_id: str = "") -> DocumentInfo:
+        """Extract, chunk, embed and store a document; `doc_id` (default: a new random id) names its chunks."""
         text = extract_text(name, data)
         chunks = chunk_text(text)
-        info = DocumentInfo(uuid.uuid4().hex[:12], Path(name).name, len(chunks),
+        info = DocumentInfo(doc_id or uuid.uuid4().hex[:12], Path(name).name, len(chunks),
                             dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
         vectors = await self.embedder.embed(chunks, kind="passage")
 

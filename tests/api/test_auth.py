@@ -68,7 +68,7 @@ def _token(api: Api, *, algorithm: str = "HS256", key: str | None = None, **clai
 
 
 async def test_forged_expired_and_alg_none_tokens_are_refused_and_audited(api: Api) -> None:
-    header, payload, _ = _token(api).split(".")
+    _header, payload, _ = _token(api).split(".")
     unsigned = jwt.utils.base64url_encode(b'{"alg":"none","typ":"JWT"}').decode() + "." + payload + "."
     cases = {
         "alg none": unsigned,

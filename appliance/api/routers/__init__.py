@@ -14,4 +14,7 @@ ROUTERS: tuple[str, ...] = (
     "admin",
     "webhooks",
     "gdpr",
+    "audio",
+    "knowledge",
+    "chat",
 )
