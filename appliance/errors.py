@@ -27,6 +27,10 @@ class NotFound(VocalIQError):
     """A requested object does not exist (or is not visible to this tenant)."""
 
 
+class Conflict(VocalIQError):
+    """The request clashes with what is stored: a duplicate name, a double booking, an object still in use."""
+
+
 class AudioFormatError(VocalIQError):
     """Audio that cannot be used: broken WAV, unsupported width, odd byte count."""
 

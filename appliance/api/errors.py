@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from appliance.errors import (
     AudioFormatError,
     ConfigError,
+    Conflict,
     ModelUnavailable,
     NotFound,
     StorageError,
@@ -37,6 +38,8 @@ def _status_for(exc: VocalIQError) -> int:
             return 404
         case AudioFormatError() | ConfigError():
             return 400
+        case Conflict():
+            return 409
         case StorageError() | ModelUnavailable():
             return 503
         case _:
