@@ -17,4 +17,5 @@ ROUTERS: tuple[str, ...] = (
     "audio",
     "knowledge",
     "chat",
+    "agents",
 )
