@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from appliance.errors import VocalIQError
+
 
 def as_utc(value: dt.datetime) -> dt.datetime:
     """Stored times are UTC; SQLite hands them back naive, PostgreSQL aware. Always answer aware."""
@@ -24,3 +26,7 @@ def db_utc(value: dt.datetime, *, is_sqlite: bool) -> dt.datetime:
 
 
 UtcDatetime = Annotated[dt.datetime, AfterValidator(as_utc)]
+
+
+class Invalid(VocalIQError):
+    """A request that is well-formed but inconsistent with itself or the stored object (400 with the reason)."""

@@ -18,4 +18,6 @@ ROUTERS: tuple[str, ...] = (
     "knowledge",
     "chat",
     "agents",
+    "trunks",
+    "routes",
 )
