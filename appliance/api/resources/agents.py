@@ -294,3 +294,15 @@ def delete_agent(session: Session, org_id: int, agent_id: int) -> str:
     session.delete(row)
     session.flush()
     return name
+
+
+def engine_config(session: Session, org_id: int, agent_id: int) -> AgentConfig:
+    """The agent of this organization as a call runs it (with the organization's name unless it has its own)."""
+    from appliance.store.models import Organization
+
+    row = get_agent(session, org_id, agent_id)
+    data = _columns(row)
+    org = session.get(Organization, org_id)
+    if org is not None and "organization_name" not in (row.config or {}):
+        data["organization_name"] = org.name
+    return AgentConfig.from_row(data)

@@ -20,4 +20,6 @@ ROUTERS: tuple[str, ...] = (
     "agents",
     "trunks",
     "routes",
+    "calls",
+    "call_control",
 )
