@@ -22,4 +22,5 @@ ROUTERS: tuple[str, ...] = (
     "routes",
     "calls",
     "call_control",
+    "calendar",
 )
