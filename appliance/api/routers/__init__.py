@@ -23,4 +23,5 @@ ROUTERS: tuple[str, ...] = (
     "calls",
     "call_control",
     "calendar",
+    "contacts",
 )
