@@ -73,8 +73,8 @@ else
   step "PyTorch 2.13.0 (CPU build; never unpinned, that pulls a multi-GB CUDA build)"
   "${PIP[@]}" -q torch==2.13.0 || fail "torch==2.13.0 did not install"
 
-  step "VocalIQ (editable) with dev, test and model extras — llama-cpp-python compiles on first install (~3 min)"
-  "${PIP[@]}" -e "$REPO[dev,test,models]" || fail "pip install of the project failed"
+  step "VocalIQ (editable) with dev, test, model and bench extras — llama-cpp-python compiles on first install (~3 min)"
+  "${PIP[@]}" -e "$REPO[dev,test,models,bench]" || fail "pip install of the project failed"
   echo "$want" > "$STAMP"
 fi
 
