@@ -24,4 +24,5 @@ ROUTERS: tuple[str, ...] = (
     "call_control",
     "calendar",
     "contacts",
+    "messages",
 )
