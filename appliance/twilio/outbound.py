@@ -7,12 +7,14 @@ token, so they cannot be forged, and the answered call reaches the agent that pl
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from appliance.errors import ConfigError
+from appliance.config import Settings
+from appliance.errors import ConfigError, NotFound
 from appliance.twilio.rest import TwilioRest
-from appliance.twilio.settings import TwilioAccount, normalise_number
+from appliance.twilio.settings import TwilioAccount, load_account, normalise_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +44,25 @@ async def place_call(account: TwilioAccount, *, to: str, agent_id: int, from_: s
     sid = await (rest or TwilioRest(account)).create_call(to=normalise_number(to), from_=sender, url=voice,
                                                           status_callback=status)
     return PlacedTwilioCall(sid, normalise_number(to), sender, agent_id)
+
+
+async def place_for_agent(settings: Settings, *, to: str, agent_name: str, from_: str = "") -> PlacedTwilioCall:
+    """`vocaliq call-out --via twilio`: the named agent's organization places the call through its account."""
+    from appliance.conversation.backoffice import load_agent
+    from appliance.store.db import open_database
+
+    def lookup() -> tuple[int, TwilioAccount | None]:
+        db = open_database(settings)
+        try:
+            agent, org = load_agent(db, agent_name)
+            if agent.id is None or org is None:
+                raise NotFound(f"agent {agent_name!r} is not stored in the database")
+            with db.session() as s:
+                return agent.id, load_account(s, settings.paths, org)
+        finally:
+            db.close()
+
+    agent_id, account = await asyncio.to_thread(lookup)
+    if account is None:
+        raise NotFound(f"the organization of agent {agent_name!r} has no Twilio settings (PUT /api/v1/twilio/settings)")
+    return await place_call(account, to=to, agent_id=agent_id, from_=from_)
