@@ -71,12 +71,26 @@ def call(uri: Annotated[str, typer.Argument(help="Who to call, e.g. sip:receptio
 def call_out(to: Annotated[str, typer.Option("--to", help="Number or SIP URI to call.")],
              agent: Annotated[str, typer.Option("--agent", help="Agent that speaks on the call.")],
              trunk: Annotated[str, typer.Option("--trunk", help="Trunk to place the call through.")] = "",
+             via: Annotated[str, typer.Option("--via", help="sip (a trunk, this process runs the call) or "
+                                              "twilio (the agent's Twilio account; vocaliq serve runs it).")] = "sip",
+             from_number: Annotated[str, typer.Option("--from", help="Twilio: number to call from "
+                                                      "(default: the agent's Twilio number).")] = "",
              data_dir: DataDirOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
-    """Place an outbound call through a trunk with an agent on it (answering-machine detection applies)."""
+    """Place an outbound call with an agent on it: through a SIP trunk (answering-machine detection applies) or
+    the agent's Twilio account."""
     from appliance.serve import place_outbound
 
+    if via not in ("sip", "twilio"):
+        raise typer.BadParameter("choose sip or twilio", param_hint="--via")
     settings = settings_from(data_dir, config)
-    result: dict[str, Any] = asyncio.run(place_outbound(settings, to=to, agent_name=agent, trunk=trunk))
+    if via == "twilio":
+        from appliance.twilio.outbound import place_for_agent
+
+        placed = asyncio.run(place_for_agent(settings, to=to, agent_name=agent, from_=from_number))
+        result: dict[str, Any] = {"to": placed.to, "via": "twilio", "call_sid": placed.call_sid,
+                                  "from": placed.from_, "outcome": f"queued at Twilio as {placed.call_sid}"}
+    else:
+        result = asyncio.run(place_outbound(settings, to=to, agent_name=agent, trunk=trunk))
     if json_out:
         print_json(result)
     else:
