@@ -60,6 +60,7 @@ class Appliance:
         self.api_port = 0
         self.call_observers: list[Callable[[SipCallLeg, AgentConfig], None]] = []
         self.registrations: dict[str, tuple[bool, int, str]] = {}  # trunk -> (registered, status, reason)
+        self.call_orgs: dict[str, int | None] = {}  # live call -> its agent's organization (API tenancy)
         self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
 
@@ -119,11 +120,15 @@ class Appliance:
             return Reject(404, "no route")
 
         async def handle(leg: SipCallLeg) -> None:
+            self.call_orgs[leg.call_id] = agent.organization_id
             for observer in self.call_observers:
                 observer(leg, agent)
-            with call_context(leg.call_id):
-                outcome = await run_call(leg, services=self.local.services, agent=agent, transport="sip")
-                log.info("call ended", extra={"call_id": leg.call_id, "reason": str(outcome.reason)})
+            try:
+                with call_context(leg.call_id):
+                    outcome = await run_call(leg, services=self.local.services, agent=agent, transport="sip")
+                    log.info("call ended", extra={"call_id": leg.call_id, "reason": str(outcome.reason)})
+            finally:
+                self.call_orgs.pop(leg.call_id, None)
             if leg.recording is not None:
                 reference_recording(self.local.services.db, leg.call_id, leg.recording.path)
 
@@ -138,31 +143,36 @@ class Appliance:
                                                     "reason": reason})
 
     # --- live call control (for the API: `request.app.state.appliance`) ----------------------------------
-    def live_calls(self) -> list[dict[str, Any]]:
-        """Calls in progress: id, direction, caller, dialled number, SIP Call-ID."""
+    def live_calls(self, org_id: int | None = None) -> list[dict[str, Any]]:
+        """Calls in progress (of one organization when `org_id` is given): id, direction, numbers, SIP Call-ID."""
         if self.ua is None:
             return []
-        return [{"call_id": leg.call_id, "direction": str(leg.direction), "caller": leg.caller,
-                 "callee": leg.callee, "sip_call_id": leg.sip_call_id, "answered": leg.answered.done()}
-                for leg in self.ua.legs.values() if not leg.ended.is_set()]
+        return [{"call_id": leg.call_id, "organization_id": self.call_orgs.get(leg.call_id),
+                 "direction": str(leg.direction), "caller": leg.caller, "callee": leg.callee,
+                 "sip_call_id": leg.sip_call_id, "answered": leg.answered.done()}
+                for leg in self.ua.legs.values()
+                if not leg.ended.is_set() and (org_id is None or self.call_orgs.get(leg.call_id) == org_id)]
 
-    def _leg(self, call_id: str) -> SipCallLeg:
+    def org_of(self, call_id: str) -> int | None:
+        return self.call_orgs.get(call_id)
+
+    def _leg(self, call_id: str, org_id: int | None = None) -> SipCallLeg:
         leg = self.ua.legs.get(call_id) if self.ua is not None else None
-        if leg is None or leg.ended.is_set():
+        if leg is None or leg.ended.is_set() or (org_id is not None and self.call_orgs.get(call_id) != org_id):
             from appliance.errors import NotFound
 
             raise NotFound(f"no live call {call_id}")
         return leg
 
-    async def hangup(self, call_id: str) -> None:
+    async def hangup(self, call_id: str, org_id: int | None = None) -> None:
         """Hang up a live call (the session sees the leg end and finishes the call row)."""
         from appliance.telephony import HangupReason
 
-        await self._leg(call_id).hangup(HangupReason.AGENT_HANGUP)
+        await self._leg(call_id, org_id).hangup(HangupReason.AGENT_HANGUP)
 
-    async def transfer(self, call_id: str, target: str) -> dict[str, Any]:
+    async def transfer(self, call_id: str, target: str, org_id: int | None = None) -> dict[str, Any]:
         """Blind-transfer a live call; returns the REFER outcome."""
-        result = await self._leg(call_id).transfer(target)
+        result = await self._leg(call_id, org_id).transfer(target)
         return {"target": result.target, "ok": result.ok, "status": result.status, "detail": result.detail}
 
     # --- API ---------------------------------------------------------------------------------------

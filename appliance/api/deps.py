@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from appliance.api import rbac
 from appliance.api.ratelimit import Limiter
@@ -64,7 +65,7 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _refuse(request: Request, reason: str, detail: dict[str, Any] | None = None) -> HTTPException:
+def _refuse(request: HTTPConnection, reason: str, detail: dict[str, Any] | None = None) -> HTTPException:
     """Audit a refused credential (in its own transaction: the request's is rolled back) and return 401."""
     db: Database = request.app.state.db
     client = request.client.host if request.client else ""
@@ -74,7 +75,7 @@ def _refuse(request: Request, reason: str, detail: dict[str, Any] | None = None)
     return _unauthorized(reason)
 
 
-def _from_api_key(request: Request, session: Session, secret: str) -> Principal:
+def _from_api_key(request: HTTPConnection, session: Session, secret: str) -> Principal:
     key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest(secret))).first()
     if key is None or key.revoked_at is not None:
         raise _refuse(request, "unknown or revoked API key", {"prefix": secret[:11]})
@@ -88,7 +89,7 @@ def _from_api_key(request: Request, session: Session, secret: str) -> Principal:
                      user_id=key.user_id, email=f"api_key:{key.prefix}")
 
 
-def _from_jwt(request: Request, session: Session, token: str) -> Principal:
+def _from_jwt(request: HTTPConnection, session: Session, token: str) -> Principal:
     try:
         claims = read_access(request.app.state.settings, token)
     except TokenError as exc:
@@ -115,6 +116,13 @@ def current_principal(request: Request, session: Annotated[Session, Depends(get_
     enforce_rate_limits(request, principal)
     request.state.principal = principal
     return principal
+
+
+def authenticate(conn: HTTPConnection, session: Session, credential: str) -> Principal:
+    """A bare credential (JWT or API key), e.g. from a WebSocket's `token` query parameter."""
+    if credential.startswith(API_KEY_PREFIX):
+        return _from_api_key(conn, session, credential)
+    return _from_jwt(conn, session, credential)
 
 
 def enforce_rate_limits(request: Request, principal: Principal) -> None:

@@ -41,15 +41,16 @@ class MemoryLimiter:
 
 
 class RedisLimiter:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, namespace: str = "vocaliq") -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._namespace = namespace  # boxes sharing one Redis keep their counters apart
 
     def hit(self, key: str, limit: int, window_s: int = 60) -> Verdict:
         now = time.time()
         window = int(now // window_s)
-        name = f"vocaliq:rl:{key}:{window}"
+        name = f"{self._namespace}:rl:{key}:{window}"
         pipe = self._redis.pipeline()
         pipe.incr(name)
         pipe.expire(name, window_s + 1)

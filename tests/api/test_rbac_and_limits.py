@@ -92,7 +92,7 @@ def test_redis_limiter_shares_counts_between_instances() -> None:
 @pytest.mark.redis
 @pytest.mark.skipif(not _redis_up(), reason="no Redis at 127.0.0.1:6379")
 async def test_the_api_uses_redis_when_configured(api: Api) -> None:
-    api.app.state.limiter = RedisLimiter("redis://127.0.0.1:6379/0")
+    api.app.state.limiter = RedisLimiter("redis://127.0.0.1:6379/0", namespace=f"test-{uuid.uuid4().hex}")
     api.settings.security.rate_limit_per_minute = 3
     key = await api.client.post("/api/v1/api-keys", headers=api.org1.headers, json={"name": "k"})
     headers = {"X-API-Key": key.json()["secret"]}

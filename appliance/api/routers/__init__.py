@@ -25,4 +25,6 @@ ROUTERS: tuple[str, ...] = (
     "calendar",
     "contacts",
     "messages",
+    "live",
+    "calendar_feed",
 )
