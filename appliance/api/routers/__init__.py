@@ -25,6 +25,7 @@ ROUTERS: tuple[str, ...] = (
     "calendar",
     "contacts",
     "messages",
+    "twilio",
     "live",
     "calendar_feed",
 )
