@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from appliance.api.deps import Principal, get_session, require
+from appliance.api.resources.live_calls import live_calls
 from appliance.store.models import AuditEntry
 from appliance.store.repositories import AuditLog
 
@@ -38,9 +39,9 @@ def system(request: Request, principal: Annotated[Principal, Depends(require("sy
     settings = request.app.state.settings
     box = request.app.state.appliance
     return {"version": request.app.version, "python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "database": request.app.state.db.safe_url(),
+            "cpus": os.cpu_count(), "database": request.app.state.db.safe_url,
             "hosted_models_enabled": bool(getattr(settings.models, "hosted_enabled", False)),
-            "live_calls": len(box.live_calls()) if box is not None else 0}
+            "live_calls": len(live_calls(box, principal.org_id))}  # this organization's only
 
 
 @router.get("/audit")
