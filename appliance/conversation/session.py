@@ -249,6 +249,10 @@ class CallSession:
                 return
             elif isinstance(event, TransferResult):
                 log.info("transfer result %s ok=%s", event.status, event.ok)
+        if not self._hung_up.is_set():  # the leg ended without a hangup event: hung up from outside (the API)
+            self._hung_up.set()
+            await self._interrupt()  # never wait for marks of audio a dead leg will not play
+            self.inputs.put_nowait(_Hangup(getattr(self.leg, "hangup_reason", None) or HangupReason.CALLER_HANGUP))
 
     async def _input_loop(self) -> None:
         if isinstance(self.leg, TextChannel):
@@ -273,4 +277,4 @@ class CallSession:
             next_turn=lambda: self.turn + 1)
         await self.listener.run(self.leg.frames())
         if not self._hung_up.is_set():
-            self.inputs.put_nowait(_Hangup(HangupReason.CALLER_HANGUP))
+            self.inputs.put_nowait(_Hangup(getattr(self.leg, "hangup_reason", None) or HangupReason.CALLER_HANGUP))
