@@ -87,6 +87,9 @@ def live_calls(box: Any, org_id: int) -> list[LiveCall]:
 async def hang_up(box: Any, org_id: int, call_id: str) -> None:
     box = _box_with_sip(box)
     _owned(box, org_id, call_id)
+    leg = box.ua.legs.get(call_id)
+    if leg is not None:
+        leg.clear()  # stop the agent's audio first, as the session does before it hangs up itself
     await box.hangup(call_id)
 
 
@@ -142,5 +145,5 @@ async def _run(box: Any, leg: Any, agent: AgentConfig) -> None:
         orgs = getattr(box, "call_orgs", None)
         if orgs is not None:
             orgs.pop(leg.call_id, None)
-        if leg.recording is not None:
-            reference_recording(box.local.services.db, leg.call_id, leg.recording.path)
+        if leg.recording is not None:  # a DB write: never on the loop
+            await asyncio.to_thread(reference_recording, box.local.services.db, leg.call_id, leg.recording.path)
