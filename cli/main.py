@@ -28,6 +28,7 @@ def _register() -> None:
     # One line per area; each module adds its commands to `app`.
     from cli import (
         admin,  # noqa: F401
+        bench_cmd,  # noqa: F401
         chat_cmd,  # noqa: F401
         gdpr_cmd,  # noqa: F401
         models_cmd,  # noqa: F401
