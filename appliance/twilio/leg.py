@@ -1,13 +1,13 @@
 """`TwilioCallLeg`: one Twilio media stream as a CallLeg (implements appliance.telephony.CallLeg).
 
-Caller audio arrives as μ-law 8 kHz and leaves `frames()` as 16 kHz frames. Agent audio is cut into 20 ms
-μ-law media messages; after each one goes a mark of our own ("~<epoch>.<seq>"), which Twilio echoes once that
-chunk has been played. Those echoes are the playout clock: they tell exactly how much agent audio the caller
-has heard (so `clear()` knows what it dropped), and they pace us: at most `window_ms` of unplayed audio sits at
-Twilio, the rest waits here where `clear()` can drop it without a round trip. A session's `mark(name)` goes
-out as a Twilio mark after the audio queued before it; its echo becomes `PlayoutMark(name)`. On barge-in
-`clear()` drops the local queue and sends Twilio's `clear`; the echoes Twilio then returns for the dropped
-marks are ignored (marks of cleared audio never fire, as on the SIP leg).
+Caller audio arrives as μ-law 8 kHz and leaves `frames()` at once as 16 kHz frames, one per message.
+Agent audio is cut into 20 ms μ-law media messages; after each one goes a mark of our own
+("~<epoch>.<seq>"), which Twilio echoes once that chunk has been played. Those echoes are the playout clock:
+they tell exactly how much agent audio the caller has heard (so `clear()` knows what it dropped), and they pace
+us: at most `window_ms` of unplayed audio sits at Twilio, the rest waits here where `clear()` can drop it
+without a round trip. A session's `mark(name)` goes out as a Twilio mark after the audio queued before it; its
+echo becomes `PlayoutMark(name)`. On barge-in `clear()` drops the local queue and sends Twilio's `clear`; the
+echoes Twilio then returns for the dropped marks are ignored (marks of cleared audio never fire, as on SIP).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from appliance.telephony import (
     until_closed,
 )
 from appliance.twilio import protocol
+from appliance.twilio.upsample import Upsampler2x
 
 WIRE_RATE = 8000
 FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz (one byte per sample)
@@ -83,7 +84,7 @@ class TwilioCallLeg:
         self._transfer = transfer
         self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
         self._events: asyncio.Queue[LegEvent | None] = asyncio.Queue()
-        self._rx = StreamResampler(WIRE_RATE, INTERNAL_RATE)
+        self._rx = Upsampler2x()  # 8 -> 16 kHz without soxr's ~100 ms blocks
         self._rx_pts = 0.0
         self._tx: StreamResampler | None = None
         self._partial = bytearray()  # μ-law not yet a whole 20 ms chunk
@@ -104,8 +105,6 @@ class TwilioCallLeg:
         if self.ended.is_set() or not ulaw:
             return
         frame = self._rx.process(ulaw_decode(ulaw, WIRE_RATE))
-        if not frame.pcm:
-            return
         if self._frames.qsize() >= MAX_PENDING_FRAMES:
             with contextlib.suppress(asyncio.QueueEmpty):
                 self._frames.get_nowait()

@@ -4,7 +4,6 @@ on barge-in. What came back is transcribed again with Whisper: the caller really
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from appliance.audio import concat, resample, ulaw_decode
 from tests.twilio.conftest import running_box
 from tests.twilio.test_media_stream import greeted, wait_row_ended
-from tests.twilio.twilio_double import TwilioPhone, to_ulaw
+from tests.twilio.twilio_double import TwilioPhone, to_ulaw, voiced_end_ms
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +34,16 @@ async def test_caller_speech_over_the_media_stream_gets_the_agents_spoken_answer
             await greeted(phone)
             assert "help" in await heard(real_models, phone)
             phone.say(question)
-            asked = time.monotonic()
             await phone.wait_for(lambda: f"{phone.call_sid}:1:1" in phone.session_marks(), 30, "the answer played")
-            answer_at = phone.voiced_after(phone.caller_sent_until)
+            speech_end = phone.caller_started_at + voiced_end_ms(question) / 1000
+            answer_at = phone.voiced_after(speech_end)
             await phone.stop()
         assert answer_at is not None
-        v2v_ms = 1000 * (answer_at - phone.caller_sent_until)
-        print(f"\nTwilio WS path: voice-to-voice at the caller {v2v_ms:.0f} ms "
-              f"(caller speech {1000 * (phone.caller_sent_until - asked):.0f} ms)")
+        tts_at = box.of("TtsFirstAudio", phone.call_sid)[-1].ts  # same process, same monotonic clock
+        first_media = min(at for at, _ in phone.media if at >= tts_at)
+        print(f"\nTwilio WS path: voice-to-voice at the caller {1000 * (answer_at - speech_end):.0f} ms "
+              f"(end of voiced caller audio -> first voiced agent media); first TTS audio -> its media message "
+              f"at the caller {1000 * (first_media - tts_at):.1f} ms")
         answer = await heard(real_models, phone, since=answer_at)
         assert "name" in answer
         call, turns = await wait_row_ended(box, phone.call_sid)

@@ -167,7 +167,8 @@ class TwilioPhone:
     marks: list[tuple[float, str]] = field(default_factory=list)  # marks we echoed (played or cleared)
     clears: list[float] = field(default_factory=list)
     closed: tuple[int, str] | None = None
-    caller_sent_until: float = 0.0  # when the last caller speech chunk went out
+    caller_started_at: float = 0.0  # when the first chunk of the latest caller speech went out
+    caller_sent_until: float = 0.0  # when its last chunk went out
     _caller: bytearray = field(default_factory=bytearray)
     _playout: deque[bytes | str] = field(default_factory=deque)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -216,6 +217,8 @@ class TwilioPhone:
         start, tick, chunk = time.monotonic(), 0, 0
         while self.closed is None:
             if self._caller:
+                if self.caller_sent_until >= self.caller_started_at:
+                    self.caller_started_at = time.monotonic()
                 audio = bytes(self._caller[:FRAME]).ljust(FRAME, b"\xff")
                 del self._caller[:FRAME]
                 if not self._caller:
@@ -291,6 +294,12 @@ class TwilioPhone:
 
     def agent_audio_ms(self, after: float = 0.0) -> float:
         return sum(len(a) for at, a in self.media if at >= after) / 8.0
+
+
+def voiced_end_ms(ulaw: bytes, threshold_dbfs: float = -40.0) -> float:
+    """Where the last audible 20 ms of `ulaw` ends (the end of speech a caller would mean)."""
+    ends = [i + FRAME for i in range(0, len(ulaw), FRAME) if _dbfs(ulaw[i:i + FRAME]) > threshold_dbfs]
+    return (ends[-1] if ends else 0) / 8.0
 
 
 def _dbfs(ulaw: bytes) -> float:
