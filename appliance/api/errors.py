@@ -63,6 +63,10 @@ def install(app: FastAPI) -> None:
             log.warning("request failed", extra={"error": str(exc)})
         return problem(status, str(exc))
 
+    @app.exception_handler(OverflowError)
+    async def out_of_range(_: Request, exc: OverflowError) -> JSONResponse:
+        return problem(422, "a number in the request is out of range")  # e.g. an id beyond 64 bits
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled API error", extra={"path": request.url.path})
