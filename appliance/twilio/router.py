@@ -92,14 +92,12 @@ def setup(app: FastAPI) -> None:
     app.state.on_shutdown.append(stop)
 
 
-def _number_param(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 async def _verified(request: Request) -> tuple[TwilioAccount, dict[str, str]]:
     """The organization a webhook is for, once its signature checks out (404 / 403 otherwise)."""
     form = await request.form()
-    params = {k: _number_param(v) for k, v in form.multi_items()}
+    if any(not isinstance(v, str) for _, v in form.multi_items()):
+        raise HTTPException(400, "Twilio webhooks carry form fields, not files")
+    params = {k: str(v) for k, v in form.multi_items()}
     org = request.query_params.get("org", "")
     outbound = params.get("Direction", "").startswith("outbound")
     numbers = [params.get("From", ""), params.get("To", "")] if outbound else [params.get("To", "")]
@@ -141,6 +139,8 @@ async def voice(request: Request) -> Response:
     state = state_of(request.app)
     if agent_id is None:
         raise HTTPException(404, "no agent answers this number")
+    if not params.get("CallSid"):
+        raise HTTPException(400, "no CallSid")
     if len(state.live) >= request.app.state.settings.admission.max_concurrent_calls:
         log.warning("twilio call refused: capacity reached", extra={"call_id": params.get("CallSid", "")})
         return Response(twiml.reject("busy"), media_type=twiml.CONTENT_TYPE)
@@ -187,6 +187,9 @@ async def stream(ws: WebSocket, token: str) -> None:
     if isinstance(grant, str):
         log.warning("media stream with a %s token", grant)
         await close(ws, protocol.POLICY, f"{grant} stream token")
+        return
+    if grant.call_sid in state.live:  # Twilio retried the webhook: one call, one stream
+        await close(ws, protocol.POLICY, "the call already has a media stream")
         return
     local = local_services(ws.app)
     if local is None:

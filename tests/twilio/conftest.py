@@ -133,7 +133,7 @@ async def running_box(tmp_path: Path, models: Any, *, greeting: str = "Hi.", **a
         row.greeting = greeting
         row.knowledge_enabled = False
         for key, value in agent_changes.items():
-            setattr(row, key, value)
+            setattr(row, key, {**(row.config or {}), **value} if key == "config" else value)
         org_id, agent_id = row.organization_id, row.id
     bus = EventBus()
     box_events: list[CallEvent] = []

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from appliance.audio import AudioFrame
 from appliance.conversation.recorder import flush
 from appliance.store.models import Call, Turn
-from tests.twilio.conftest import CALLER, NUMBER, Box
+from tests.twilio.conftest import CALLER, NUMBER, Box, fake_models, running_box
 from tests.twilio.twilio_double import TwilioPhone, stream_url_of, to_ulaw
 
 
@@ -83,8 +83,6 @@ async def test_dtmf_reaches_the_agent_which_answers_with_audio(box: Box) -> None
 
 
 async def test_caller_speech_barges_in_with_a_clear_and_only_the_heard_part_is_kept(tmp_path) -> None:
-    from tests.twilio.conftest import fake_models, running_box
-
     greeting = "Hello, you have reached our office. I can book an appointment or take a message for you."
     async with running_box(tmp_path, fake_models("I want to leave a message"), greeting=greeting) as box:
         assert (await box.configure()).status_code == 200
@@ -171,4 +169,32 @@ async def test_over_capacity_the_voice_webhook_rejects_busy(box: Box) -> None:
         await greeted(phone)
         r, _ = await box.answer()
         assert r.status_code == 200 and '<Reject reason="busy" />' in r.text
+        await phone.stop()
+
+
+async def test_transfer_replaces_the_calls_twiml_with_a_dial_and_closes_the_stream(tmp_path) -> None:
+    async with running_box(tmp_path, fake_models(), config={"transfer_targets": {"default": "+4930999888777"}}
+                           ) as box:
+        assert (await box.configure()).status_code == 200
+        async with await box.phone() as phone:
+            await greeted(phone)
+            await phone.dtmf("0")  # the menu
+            await phone.wait_for(lambda: f"{phone.call_sid}:1:0" in phone.session_marks(), 15, "the menu")
+            await phone.dtmf("3")  # "to speak to someone"
+            await phone.wait_for(lambda: phone.closed is not None, 15, "the close")
+        assert phone.closed == (1000, "call ended: transferred")
+        [update] = [r for r in box.twilio.requests if r.path.endswith(f"/Calls/{phone.call_sid}.json")]
+        assert "<Dial>+4930999888777</Dial>" in update.one("Twiml")
+        call, _ = await wait_row_ended(box, phone.call_sid)
+        assert call.end_reason == "transferred"
+
+
+async def test_a_second_stream_for_a_live_call_is_refused(box: Box) -> None:
+    first, call_sid = await box.answer()
+    retried, _ = await box.answer(call_sid)  # Twilio retried the webhook
+    async with TwilioPhone(stream_url_of(first.text), call_sid) as phone:
+        await greeted(phone)
+        async with TwilioPhone(stream_url_of(retried.text), call_sid) as second:
+            await second.wait_for(lambda: second.closed is not None, 5, "the close")
+        assert second.closed == (1008, "the call already has a media stream")
         await phone.stop()

@@ -128,3 +128,10 @@ async def test_status_callback_with_a_forged_org_in_the_url_is_refused(box: Box)
     assert r.status_code == 403
     r = await signed_post(box.client, f"{box.base}/twilio/status?org=77", params)
     assert r.status_code == 404
+
+
+async def test_a_webhook_with_a_file_is_refused_before_any_check(box: Box) -> None:
+    params = voice_params(sid("CA"), to=NUMBER, from_=CALLER)
+    r = await box.client.post(f"{box.base}/twilio/voice", data=params, files={"x": ("x.txt", b"hello")},
+                              headers={"X-Twilio-Signature": sign(AUTH_TOKEN, f"{box.base}/twilio/voice", params)})
+    assert r.status_code == 400
