@@ -80,3 +80,30 @@ def verify_packs(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     if bad:
         typer.echo("fix: vocaliq models install default (or reinstall the pack with --from)", err=True)
         raise typer.Exit(1)
+
+
+@models_app.command("bench")
+def bench(
+    json_out: JsonOpt = False,
+    only: Annotated[str, typer.Option("--only", help="Roles to measure, comma-separated: vad,stt,llm,tts,embed")]
+    = "vad,stt,llm,tts,embed",
+    budget: Annotated[float, typer.Option("--budget", min=10.0, help="Time budget in seconds")] = 150.0,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Load time, latency and throughput of every configured backend on this machine, in one table."""
+    import asyncio
+
+    from bench.models import format_table, parse_roles, run_bench
+
+    try:
+        roles = parse_roles(only)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--only") from exc
+    settings = settings_from(data_dir, config)
+    progress = None if json_out else (lambda msg: typer.echo(f"… {msg}", err=True))
+    report = asyncio.run(run_bench(settings, roles=roles, budget_s=budget, progress=progress))
+    if json_out:
+        print_json(report.as_dict())
+    else:
+        typer.echo(format_table(report))
