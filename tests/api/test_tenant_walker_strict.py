@@ -216,6 +216,7 @@ async def build_org1(api: Api, world: World) -> None:
         ids["recording_id"], ids["document_id"], ids["delivery_id"] = recording.id, document.id, delivery.id
 
     world.box.add_call(api.org1.id, "live-zebra-call", caller=LIVE_CALLER, callee=ROUTE_DID)
+    world.box.registrations[TRUNK_NAME] = (True, 200, "OK")  # the box registers org 1's trunk (/ready needs no login)
     api.app.state.appliance = world.box
     ids["conversation_id"] = "chat-zebra-org1"
     api.app.state.chats[ids["conversation_id"]] = Conversation(id=ids["conversation_id"], org_id=api.org1.id)

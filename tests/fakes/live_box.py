@@ -12,7 +12,7 @@ from typing import Any
 @dataclass
 class LiveBox:
     calls: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)  # call id -> (org id, live call)
-    registrations: dict[str, tuple[bool, int]] = field(default_factory=dict)  # trunk name -> (registered, status)
+    registrations: dict[str, tuple[bool, int, str]] = field(default_factory=dict)  # trunk -> (registered, status, why)
     ua: Any = field(default_factory=object)  # not None: the API treats SIP as up
     local: Any = field(default_factory=lambda: SimpleNamespace(services=None))
     settings: Any = None
