@@ -1,11 +1,10 @@
-"""Tenant isolation, walked over every route of the app and strictly: organization 2's admin tries organization
-1's objects, by path, by query and by reference in a body.
+"""Tenant isolation, walked over every route of the app: organization 2's admin tries organization 1's objects,
+by path, by query and by reference in a body, and no answer may stop short of the ownership check (a 422 or 503
+would prove nothing).
 
-test_tenant_walker.py walks the OpenAPI paths and tolerates 422/503 (a request stopped before the ownership
-check). This walk leaves no such way out. Org 1 gets one of everything (agent, trunk with a password, route,
-contact, appointment, message, a call with a turn, an event and a recording file, a live call on a running box,
-user, API key, webhook with a delivery, knowledge document, an open chat, a calendar feed token). Then, with org
-2's admin credentials:
+Org 1 gets one of everything (agent, trunk with a password, route, contact, appointment, message, a call with a
+turn, an event and a recording file, a live call on a running box, user, API key, webhook with a delivery,
+knowledge document, an open chat, a calendar feed token). Then, with org 2's admin credentials:
 
 - every route with path parameters is called with org 1's ids (each method, with a valid body where it takes
   one) and must answer 403, 404 or 405;
