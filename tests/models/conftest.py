@@ -23,3 +23,7 @@ def models(model_settings: Settings) -> ModelSet:
 @pytest.fixture(scope="session")
 def models_dir(model_settings: Settings, models: ModelSet) -> Path:
     return model_settings.paths.models
+
+
+# real loopback HTTP peers for the HTTP backends and chains (session-scoped, always stopped)
+from tests.models.servers import llama_server, wire_server  # noqa: E402, F401
