@@ -5,7 +5,10 @@ either the fast fake audio models or the real ones (Piper, Whisper, Silero, Smol
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -120,12 +123,25 @@ def twilio_app(settings: Settings, db: Database) -> Any:
     return app
 
 
+_TEMPLATE: list[Path] = []
+
+
+def initialised_template() -> Path:
+    """A data dir initialised once per test run (schema, first org, admin, Reception agent); boxes copy it."""
+    if not _TEMPLATE:
+        root = Path(tempfile.mkdtemp(prefix="vocaliq-twilio-template-"))
+        atexit.register(shutil.rmtree, root, True)
+        initialise(Settings(data_dir=root / "data"), org_name="First Org", admin_email=ADMIN, admin_password=PASSWORD)
+        _TEMPLATE.append(root / "data")
+    return _TEMPLATE[0]
+
+
 @asynccontextmanager
 async def running_box(tmp_path: Path, models: Any, *, greeting: str = "Hi.", **agent_changes: Any
                       ) -> AsyncIterator[Box]:
     settings = Settings(data_dir=tmp_path / "data")
     settings.security.rate_limit_per_minute = 100_000
-    initialise(settings, org_name="First Org", admin_email=ADMIN, admin_password=PASSWORD)
+    shutil.copytree(initialised_template(), settings.data_dir)
     db = open_database(settings)
     with db.session() as s:
         row = s.scalars(select(Agent).order_by(Agent.id)).first()
