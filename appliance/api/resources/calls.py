@@ -97,7 +97,8 @@ class CallDetail(CallSummary):
 
 @dataclass(frozen=True, slots=True)
 class CallFilter:
-    """What a list asks for; every field optional. `caller`: the exact number, or a prefix ending in '*'."""
+    """What a list asks for; every field optional. `caller`: the exact number, a prefix ending in '*', an ending
+    after a '*' or a part between two ('*4711*')."""
 
     since: dt.datetime | None = None
     until: dt.datetime | None = None
@@ -108,15 +109,19 @@ class CallFilter:
     caller: str | None = None
 
 
+SUMMARY_FIELDS = tuple(CallSummary.model_fields)
+_SUMMARY_COLUMNS = tuple(getattr(Call, name) for name in SUMMARY_FIELDS)
+
+
 def _fields(call: Call) -> dict[str, Any]:
-    return {name: getattr(call, name) for name in CallSummary.model_fields}
+    return {name: getattr(call, name) for name in SUMMARY_FIELDS}
 
 
 def summary(call: Call) -> CallSummary:
     return CallSummary(**_fields(call))
 
 
-def _cursor(call: Call) -> str:
+def _cursor(call: Any) -> str:
     raw = json.dumps([call.started_at.isoformat(), call.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -142,18 +147,22 @@ def list_calls(session: Session, org_id: int, flt: CallFilter, *, limit: int = 5
         if value is not None:
             criteria.append(column == value)
     if flt.caller:
-        prefix = flt.caller[:-1] if flt.caller.endswith("*") else None
-        criteria.append(Call.caller.startswith(prefix, autoescape=True) if prefix is not None
+        part, lead, trail = flt.caller.strip("*"), flt.caller.startswith("*"), flt.caller.endswith("*")
+        criteria.append(Call.caller.contains(part, autoescape=True) if lead and trail
+                        else Call.caller.endswith(part, autoescape=True) if lead
+                        else Call.caller.startswith(part, autoescape=True) if trail
                         else Call.caller == flt.caller)
     if cursor:
         started, call_id = _after(cursor)
         started = db_utc(started, is_sqlite=sqlite)
         criteria.append(or_(Call.started_at < started, and_(Call.started_at == started, Call.id < call_id)))
-    rows = session.scalars(select(Call).where(Call.organization_id == org_id, *criteria)
+    # Plain rows, not ORM objects: a page is read-only and this halves its cost.
+    rows = session.execute(select(*_SUMMARY_COLUMNS).where(Call.organization_id == org_id, *criteria)
                            .order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return CallPage(items=[summary(c) for c in rows], next_cursor=_cursor(rows[-1]) if more else None)
+    return CallPage(items=[CallSummary(**row._mapping) for row in rows],
+                    next_cursor=_cursor(rows[-1]) if more else None)
 
 
 def latency_breakdown(turns: list[Turn]) -> list[StageLatency]:
@@ -169,14 +178,13 @@ def latency_breakdown(turns: list[Turn]) -> list[StageLatency]:
 
 def detail(session: Session, org_id: int, call_id: str) -> CallDetail:
     call = TenantRepo(session, Call, org_id).get(call_id)
-    turns = list(session.scalars(select(Turn).where(Turn.call_id == call_id, Turn.organization_id == org_id)
-                                 .order_by(Turn.index)))
-    events = list(session.scalars(select(CallEventRow).where(
-        CallEventRow.call_id == call_id, CallEventRow.organization_id == org_id).order_by(CallEventRow.ts,
-                                                                                        CallEventRow.id)))
-    recordings = session.scalars(select(Recording).where(Recording.call_id == call_id,
-                                                         Recording.organization_id == org_id)
-                                 .order_by(Recording.id))
+    # The call is this organization's (checked just above) and its child rows carry the same organization.
+    # They are selected by call_id alone: with an organization_id term SQLite picks that index and scans
+    # every event of the tenant (33 ms at 10 000 calls instead of 0.05 ms).
+    turns = list(session.scalars(select(Turn).where(Turn.call_id == call.id).order_by(Turn.index)))
+    events = list(session.scalars(select(CallEventRow).where(CallEventRow.call_id == call.id)
+                                  .order_by(CallEventRow.ts, CallEventRow.id)))
+    recordings = session.scalars(select(Recording).where(Recording.call_id == call.id).order_by(Recording.id))
     start = events[0].ts if events else 0.0
     return CallDetail(
         **_fields(call),
@@ -202,8 +210,8 @@ class RecordingFile:
 def recording_file(session: Session, org_id: int, call_id: str, recordings_dir: Path,
                    recording_id: int | None = None) -> RecordingFile:
     """The call's recording on disk (its first, or `recording_id`). Only files inside the recordings dir."""
-    TenantRepo(session, Call, org_id).get(call_id)
-    stmt = select(Recording).where(Recording.call_id == call_id, Recording.organization_id == org_id)
+    call = TenantRepo(session, Call, org_id).get(call_id)
+    stmt = select(Recording).where(Recording.call_id == call.id)  # as in detail(): the call is this org's
     if recording_id is not None:
         stmt = stmt.where(Recording.id == recording_id)
     row = session.scalars(stmt.order_by(Recording.id).limit(1)).first()
