@@ -29,7 +29,7 @@ def list_calls(
     status: Literal["active", "ended"] | None = None,
     outcome: Annotated[str | None, Query(max_length=32, description="end reason, e.g. caller_hangup")] = None,
     agent_id: int | None = None,
-    caller: Annotated[str | None, Query(max_length=64, description="exact number, or a prefix ending in *")] = None,
+    caller: Annotated[str | None, Query(max_length=64, description="a number, PREFIX*, *ENDING or *PART*")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
 ) -> svc.CallPage:
