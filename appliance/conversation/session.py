@@ -27,6 +27,7 @@ from appliance.conversation.tools import CallTools
 from appliance.events import CallEnded, CallStarted, Dtmf, StageError, Transcript, Transferred
 from appliance.logs import call_context
 from appliance.telephony import CallLeg, HangupReason, LegDtmf, LegHangup, PlayoutMark, TransferResult
+from models.failover import model_events
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class CallSession:
                 unsubscribe()
 
     async def _run(self) -> CallOutcome:
-        with call_context(self.call_id):
+        with call_context(self.call_id), model_events(self.bus, self.call_id):  # failovers land in this call
             self.bus.publish(CallStarted(call_id=self.call_id, direction=str(self.leg.direction),
                                          caller=self.leg.caller, callee=self.leg.callee, agent=self.agent.name,
                                          transport=self.transport))
