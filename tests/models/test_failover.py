@@ -5,6 +5,7 @@ a missed deadline hands the request on."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,27 @@ async def test_cancelling_a_chain_stream_closes_the_answering_backends_response(
     assert server.open_streams == 1
     await stream.aclose()  # type: ignore[attr-defined]
     assert server.open_streams == 0
+
+
+async def test_a_failover_during_a_call_is_an_event_of_that_call(wire_server: WireServer) -> None:
+    from appliance.agents import AgentConfig, default_reception_agent
+    from appliance.conversation import CallServices
+    from appliance.conversation.session import CallSession
+    from appliance.legs.text import TextLeg
+    from tests.fakes.models import TextModels
+
+    async def caller() -> AsyncIterator[str]:
+        yield "What kind of office is this?"
+
+    said: list[str] = []
+    bus = EventBus()
+    seen = _events(bus)
+    llm = LLMChain([_member("vllm", OpenAIChatLLM(dead_url())),
+                    _member("hosted", OpenAIChatLLM(f"{wire_server.base}/v1"))])
+    leg = TextLeg(caller(), on_text=said.append)
+    session = CallSession(leg, services=CallServices(models=TextModels(llm=llm), bus=bus), transport="text",
+                          agent=AgentConfig.from_mapping(default_reception_agent()))
+    await asyncio.wait_for(session.run(), 60)
+    assert "Hello there." in " ".join(said)
+    (event,) = [e for e in seen if isinstance(e, ModelFailover)]
+    assert (event.call_id, event.failed, event.next_backend) == (leg.call_id, "vllm", "hosted")
