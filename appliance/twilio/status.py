@@ -3,7 +3,8 @@
 A Twilio call's row is the session's own (its id is the CallSid, written by the conversation recorder); a
 callback adds what only Twilio knows: the CallSid as `external_id`, when it was answered, and an event per
 status. It never overrides how the session said the call ended. A call that failed before any media (busy,
-no answer, failed, cancelled) has no session: the callback writes its row, so the attempt is not lost.
+no answer, failed, cancelled) has no session: the callback writes its row (and `call.ended` webhook), so the
+attempt is not lost.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from sqlalchemy.orm import Session
 
 from appliance.store.models import Call, CallEventRow
 from appliance.telephony import HangupReason
+from appliance.webhooks import events as hook_events
+from appliance.webhooks import payloads as hook_payloads
+from appliance.webhooks.outbox import emit
 
 TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 NEVER_CONNECTED = {"busy": HangupReason.REJECTED, "failed": HangupReason.ERROR,
@@ -44,6 +48,7 @@ def apply_status(session: Session, org_id: int, form: Mapping[str, str], *, agen
                    callee=form.get("To", "")[:64], status="ended", end_reason=str(reason), ended_at=_now())
         session.add(row)
         session.flush()
+        emit(session, org_id, hook_events.CALL_ENDED, hook_payloads.call_ended(row))  # like any finished call
         result = "created"
     else:
         row.external_id = sid

@@ -7,7 +7,7 @@ import stat
 
 from sqlalchemy import select
 
-from appliance.store.models import Call, CallEventRow, Setting
+from appliance.store.models import Call, CallEventRow, Setting, WebhookDelivery
 from appliance.twilio.signature import sign
 from tests.twilio.conftest import CALLER, NUMBER, Box
 from tests.twilio.twilio_double import AUTH_TOKEN, sid, signed_post, stream_url_of, voice_params
@@ -104,6 +104,9 @@ async def test_settings_refuse_unknown_agents_and_bad_numbers(box: Box) -> None:
 
 
 async def test_status_callback_for_a_call_that_never_connected_keeps_a_row(box: Box) -> None:
+    r = await box.client.post("/api/v1/webhooks", json={"url": "https://crm.example/hooks", "events": ["call.ended"]},
+                              headers=box.headers)
+    assert r.status_code == 201, r.text
     call_sid = sid("CA")
     params = {"AccountSid": voice_params("CA1", to=NUMBER, from_=CALLER)["AccountSid"], "CallSid": call_sid,
               "CallStatus": "no-answer", "Direction": "outbound-api", "From": NUMBER, "To": "+4930555000111",
@@ -119,6 +122,8 @@ async def test_status_callback_for_a_call_that_never_connected_keeps_a_row(box: 
         assert call.agent_id == box.agent_id and call.external_id == call_sid
         events = s.scalars(select(CallEventRow).where(CallEventRow.call_id == call_sid)).all()
         assert [e.payload["status"] for e in events] == ["no-answer"]
+        [delivery] = s.scalars(select(WebhookDelivery)).all()
+        assert delivery.event == "call.ended" and delivery.payload["data"]["end_reason"] == "no_answer"
 
 
 async def test_status_callback_with_a_forged_org_in_the_url_is_refused(box: Box) -> None:
