@@ -92,6 +92,10 @@ def setup(app: FastAPI) -> None:
     app.state.on_shutdown.append(stop)
 
 
+def _small_int(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
 async def _verified(request: Request) -> tuple[TwilioAccount, dict[str, str]]:
     """The organization a webhook is for, once its signature checks out (404 / 403 otherwise)."""
     form = await request.form()
@@ -105,7 +109,7 @@ async def _verified(request: Request) -> tuple[TwilioAccount, dict[str, str]]:
     def lookup() -> TwilioAccount | None:
         with request.app.state.db.session() as s:
             return find_account(s, request.app.state.settings.paths, account_sid=params.get("AccountSid", ""),
-                                numbers=numbers, org_id=int(org) if org.isdigit() else None)
+                                numbers=numbers, org_id=_small_int(org))
 
     account = await asyncio.to_thread(lookup)
     if account is None:
@@ -119,9 +123,9 @@ async def _verified(request: Request) -> tuple[TwilioAccount, dict[str, str]]:
 
 
 def _agent_id(request: Request, account: TwilioAccount, params: dict[str, str]) -> int | None:
-    agent = request.query_params.get("agent", "")
-    if agent.isdigit():
-        return int(agent)
+    agent = _small_int(request.query_params.get("agent", ""))
+    if agent is not None:
+        return agent
     outbound = params.get("Direction", "").startswith("outbound")
     return account.agent_for(params.get("From" if outbound else "To", ""))
 
