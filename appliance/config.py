@@ -6,12 +6,13 @@ the bad value and what is allowed, in one line (`ConfigError`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from appliance.errors import ConfigError
@@ -110,6 +111,16 @@ class SecurityConfig(Section):
     lockout_minutes: int = Field(15, ge=1, le=1440)
     max_request_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(600, ge=1)
+    # /metrics is box-wide (trunk names, every organization's call counts): clients from these networks read it
+    # without a credential; anyone else needs an API key or login of the superadmin.
+    metrics_allowed_cidrs: list[str] = ["127.0.0.1/32", "::1/128"]
+
+    @field_validator("metrics_allowed_cidrs")
+    @classmethod
+    def _networks(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            ipaddress.ip_network(cidr, strict=False)  # ValueError names the bad entry
+        return cidrs
 
 
 class Settings(BaseSettings):
