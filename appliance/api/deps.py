@@ -1,7 +1,8 @@
 """Request dependencies: the DB session, who is calling (`Principal`), RBAC and rate limits.
 
-Add a route: `def handler(p: Principal = Depends(require("agents:read")), s: Session = Depends(get_session))`
-and query org-owned rows only through `TenantRepo(s, Model, p.org_id)` (another org's id is then a 404).
+Add a route: `def handler(p: Annotated[Principal, Depends(require("agents:read"))],
+s: Annotated[Session, Depends(get_session)])` and query org-owned rows only through `tenant_repo(s, p, Model)`
+(another org's id is then a 404, exactly like a missing one).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy import select
@@ -21,8 +22,16 @@ from appliance.api.ratelimit import Limiter
 from appliance.api.security import API_KEY_PREFIX, TokenError, digest, read_access
 from appliance.config import Settings
 from appliance.store.db import Database
-from appliance.store.models import ApiKey, User
-from appliance.store.repositories import AuditLog
+from appliance.store.models import ApiKey, Base, User
+from appliance.store.repositories import AuditLog, TenantRepo
+
+T = TypeVar("T", bound=Base)
+# Refused credentials per client address and minute that are audited; beyond it: 429 and no audit row, so
+# a flood of garbage tokens cannot grow the audit log (or its hash chain) at will.
+REFUSALS_PER_MINUTE = 30
+# `last_used_at` is written at most this often per key: a key used for every request must not make every
+# request a write.
+KEY_USE_RESOLUTION = dt.timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +48,13 @@ class Principal:
 
     @property
     def actor(self) -> str:
+        """Who did it, as the audit log names them: the user's email or `api_key:<id>`."""
         return self.email if self.api_key_id is None else f"api_key:{self.api_key_id}"
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """What this caller may do: the role's permissions (narrowed by an API key's scopes)."""
+        return self.permissions
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -65,10 +80,17 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _refuse(request: HTTPConnection, reason: str, detail: dict[str, Any] | None = None) -> HTTPException:
-    """Audit a refused credential (in its own transaction: the request's is rolled back) and return 401."""
+def refuse(request: HTTPConnection, reason: str, detail: dict[str, Any] | None = None) -> HTTPException:
+    """Audit a refused credential (in its own transaction: the request's is rolled back) and return 401.
+
+    Past REFUSALS_PER_MINUTE from one client address the answer is 429 and nothing more is written.
+    """
     db: Database = request.app.state.db
     client = request.client.host if request.client else ""
+    limiter: Limiter = request.app.state.limiter
+    verdict = limiter.hit(f"refused:{client}", REFUSALS_PER_MINUTE)
+    if not verdict.allowed:
+        return HTTPException(429, "too many refused credentials", headers={"Retry-After": str(verdict.retry_after)})
     with db.session() as s:
         AuditLog(s).append("auth.refused", actor=client, target=request.url.path,
                            detail={"reason": reason, **(detail or {})})
@@ -78,13 +100,16 @@ def _refuse(request: HTTPConnection, reason: str, detail: dict[str, Any] | None 
 def _from_api_key(request: HTTPConnection, session: Session, secret: str) -> Principal:
     key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest(secret))).first()
     if key is None or key.revoked_at is not None:
-        raise _refuse(request, "unknown or revoked API key", {"prefix": secret[:11]})
+        raise refuse(request, "unknown or revoked API key", {"prefix": secret[:11]})
     user = session.get(User, key.user_id) if key.user_id is not None else None
     if user is not None and (user.disabled or user.organization_id != key.organization_id):
-        raise _refuse(request, "API key owner disabled", {"key": key.id})
+        raise refuse(request, "API key owner disabled", {"key": key.id})
     role = user.role if user is not None else rbac.Role.VIEWER
     granted = rbac.permissions(role) & frozenset(key.scopes or rbac.permissions(role))
-    key.last_used_at = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    last = key.last_used_at
+    if last is None or now - (last if last.tzinfo else last.replace(tzinfo=dt.UTC)) >= KEY_USE_RESOLUTION:
+        key.last_used_at = now
     return Principal(org_id=key.organization_id, role=role, api_key_id=key.id, permissions=granted,
                      user_id=key.user_id, email=f"api_key:{key.prefix}")
 
@@ -93,10 +118,10 @@ def _from_jwt(request: HTTPConnection, session: Session, token: str) -> Principa
     try:
         claims = read_access(request.app.state.settings, token)
     except TokenError as exc:
-        raise _refuse(request, str(exc)) from None
+        raise refuse(request, str(exc)) from None
     user = session.get(User, claims.user_id)
     if user is None or user.disabled or user.organization_id != claims.org_id:
-        raise _refuse(request, "user unknown or disabled", {"user": claims.user_id})
+        raise refuse(request, "user unknown or disabled", {"user": claims.user_id})
     return Principal(org_id=user.organization_id, role=user.role, user_id=user.id, email=user.email,
                      is_superadmin=user.is_superadmin, permissions=rbac.permissions(user.role))
 
@@ -146,7 +171,10 @@ def limit_client(request: Request, bucket: str, limit: int) -> None:
 
 
 def require(permission: str) -> Callable[..., Principal]:
-    """Dependency: the caller must hold `permission` (see rbac.py); 403 otherwise."""
+    """Dependency: the caller must hold `permission` (see rbac.py); 403 otherwise.
+
+    The returned callable carries `.permission`, so tests can read every route's requirement from the app.
+    """
     if permission not in rbac.ALL_PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
 
@@ -155,10 +183,17 @@ def require(permission: str) -> Callable[..., Principal]:
             raise HTTPException(403, f"this needs the {permission!r} permission")
         return principal
 
+    setattr(check, "permission", permission)  # noqa: B010 - a plain attribute on a function; mypy wants setattr
     return check
 
 
+def tenant_repo(session: Session, principal: Principal, model: type[T]) -> TenantRepo[T]:
+    """`model`'s rows as the caller may see them: their organization's only (another org's id is a 404)."""
+    return TenantRepo(session, model, principal.org_id)
+
+
 def superadmin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """Dependency: the box's superadmin, signed in as a user (an API key never acts as the superadmin)."""
     if not principal.is_superadmin or principal.api_key_id is not None:
         raise HTTPException(403, "only the superadmin may do this")
     return principal

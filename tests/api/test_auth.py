@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import jwt
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from appliance.api.deps import REFUSALS_PER_MINUTE
 from appliance.api.security import jwt_key
-from appliance.store.models import AuditEntry
+from appliance.store.models import AuditEntry, RefreshToken, User
 from tests.api.conftest import PASSWORD, Api
 
 
 def audited(api: Api, action: str) -> list[AuditEntry]:
     with api.db.session() as s:
-        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+        return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
 
 
 async def test_login_me_and_a_wrong_password_is_refused_and_audited(api: Api) -> None:
@@ -116,3 +118,77 @@ async def test_a_key_cannot_be_granted_scopes_its_creator_lacks(api: Api) -> Non
     editor = await api.user(api.org1, "editor")
     r = await api.client.post("/api/v1/api-keys", headers=editor, json={"name": "x", "scopes": ["users:manage"]})
     assert r.status_code == 403
+
+
+async def test_each_failure_after_a_lockout_doubles_it_and_a_success_resets_the_count(api: Api) -> None:
+    api.settings.security.login_max_failures, api.settings.security.lockout_minutes = 2, 1
+    email = "admin@second.example"
+
+    async def attempt(password: str) -> httpx.Response:
+        return await api.client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+    def unlock() -> None:  # time passes: the lock has run out
+        with api.db.session() as s:
+            s.execute(update(User).where(User.email == email).values(
+                locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+
+    assert [(await attempt("wrong")).status_code for _ in range(2)] == [401, 401]
+    first = await attempt(PASSWORD)
+    assert first.status_code == 429 and 50 <= int(first.headers["Retry-After"]) <= 61
+    unlock()
+    assert (await attempt("wrong")).status_code == 401  # one more failure locks again, for twice as long
+    second = await attempt(PASSWORD)
+    assert second.status_code == 429 and 110 <= int(second.headers["Retry-After"]) <= 121
+    assert [e.detail["minutes"] for e in audited(api, "auth.lockout")] == [1, 2]
+    unlock()
+    assert (await attempt(PASSWORD)).status_code == 200
+    assert (await attempt("wrong")).status_code == 401  # the count started again from zero
+    assert (await attempt(PASSWORD)).status_code == 200
+
+
+async def test_unknown_and_expired_refresh_tokens_are_refused_and_audited(api: Api) -> None:
+    before = len(audited(api, "auth.refused"))
+    r = await api.client.post("/api/v1/auth/refresh", json={"refresh_token": "vqr_made-up"})
+    assert r.status_code == 401
+    tokens = await api.login("owner@first.example")
+    with api.db.session() as s:
+        s.execute(update(RefreshToken).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+    r = await api.client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 401
+    reasons = [e.detail["reason"] for e in audited(api, "auth.refused")[before:]]
+    assert reasons == ["unknown refresh token", "refresh token expired or its user disabled"]
+
+
+async def test_a_flood_of_bad_credentials_is_cut_off_without_growing_the_audit_log(api: Api) -> None:
+    before = len(audited(api, "auth.refused"))
+    codes = [(await api.client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer junk{i}"})).status_code
+             for i in range(REFUSALS_PER_MINUTE + 5)]
+    assert codes == [401] * REFUSALS_PER_MINUTE + [429] * 5
+    assert len(audited(api, "auth.refused")) - before == REFUSALS_PER_MINUTE
+    assert (await api.client.get("/api/v1/auth/me", headers=api.org1.headers)).status_code == 200
+
+
+async def test_a_new_password_ends_logins_and_a_deleted_users_keys_stop_working(api: Api) -> None:
+    r = await api.client.post("/api/v1/users", headers=api.org2.headers,
+                              json={"email": "temp@second.example", "password": PASSWORD, "role": "admin"})
+    user_id = r.json()["id"]
+    tokens = await api.login("temp@second.example")
+    own = {"Authorization": f"Bearer {tokens['access_token']}"}
+    key = (await api.client.post("/api/v1/api-keys", headers=own, json={"name": "temp"})).json()
+    assert (await api.client.get("/api/v1/agents", headers={"X-API-Key": key["secret"]})).status_code == 200
+    changed = await api.client.patch(f"/api/v1/users/{user_id}", headers=api.org2.headers,
+                                     json={"password": PASSWORD + "!"})
+    assert changed.status_code == 200
+    r = await api.client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 401  # the login made with the old password cannot be renewed
+    assert (await api.client.delete(f"/api/v1/users/{user_id}", headers=api.org2.headers)).status_code == 204
+    assert (await api.client.get("/api/v1/agents", headers={"X-API-Key": key["secret"]})).status_code == 401
+    assert [e.action for e in audited(api, "user.delete")] == ["user.delete"]
+
+
+async def test_a_key_records_when_it_was_last_used(api: Api) -> None:
+    key = (await api.client.post("/api/v1/api-keys", headers=api.org1.headers, json={"name": "probe"})).json()
+    assert key["last_used_at"] is None
+    await api.client.get("/api/v1/agents", headers={"X-API-Key": key["secret"]})
+    listed = (await api.client.get("/api/v1/api-keys", headers=api.org1.headers)).json()
+    assert next(k for k in listed if k["id"] == key["id"])["last_used_at"] is not None

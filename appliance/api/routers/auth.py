@@ -11,13 +11,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from appliance.api.deps import Principal, current_principal, get_session, limit_client, settings_of
+from appliance.api.deps import Principal, current_principal, get_session, limit_client, refuse, settings_of
 from appliance.api.security import digest, issue_access, new_refresh_token, verify_password
 from appliance.config import Settings
 from appliance.store.models import RefreshToken, User
 from appliance.store.repositories import AuditLog
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+LOGINS_PER_MINUTE = 30  # per client address, whatever the email
+REFRESHES_PER_MINUTE = 60
+MAX_LOCKOUT = dt.timedelta(days=1)
 
 
 class Login(BaseModel):
@@ -63,13 +67,23 @@ def _tokens(session: Session, settings: Settings, user: User, family: str) -> To
     return Tokens(access_token=access, refresh_token=refresh, expires_in=ttl)
 
 
+def lockout(failures: int, settings: Settings) -> dt.timedelta | None:
+    """How long `failures` consecutive failed logins lock the account: none below `login_max_failures`, then
+    `lockout_minutes`, doubling with every further failure (backoff), at most a day."""
+    over = failures - settings.security.login_max_failures
+    if over < 0:
+        return None
+    return min(dt.timedelta(minutes=settings.security.lockout_minutes) * (1 << min(over, 20)), MAX_LOCKOUT)
+
+
 @router.post("/login", responses={401: {}, 429: {}})
 def login(body: Login, request: Request, session: Annotated[Session, Depends(get_session)],
           settings: Annotated[Settings, Depends(settings_of)]) -> Tokens:
-    """Password login; repeated failures lock the account for `[security] lockout_minutes`."""
-    limit_client(request, "login", 30)
-    sec = settings.security
-    user = session.scalars(select(User).where(User.email == body.email.strip().lower())).first()
+    """Password login. `login_max_failures` failures in a row lock the account for `lockout_minutes`; each
+    further failure after that doubles the lock. A success resets the count."""
+    limit_client(request, "login", LOGINS_PER_MINUTE)
+    email = body.email.strip().lower()
+    user = session.scalars(select(User).where(User.email == email)).first()
     locked_until = _aware(user.locked_until) if user is not None else None
     if user is not None and locked_until is not None and locked_until > _now():
         AuditLog(session).append("auth.locked_out", actor=user.email, organization_id=user.organization_id)
@@ -79,10 +93,13 @@ def login(body: Login, request: Request, session: Annotated[Session, Depends(get
     if not verify_password(user.password_hash if user else None, body.password) or user is None or user.disabled:
         if user is not None:
             user.failed_logins += 1
-            if user.failed_logins >= sec.login_max_failures:
-                user.locked_until = _now() + dt.timedelta(minutes=sec.lockout_minutes)
-                user.failed_logins = 0
-        AuditLog(session).append("auth.login_failed", actor=body.email.strip().lower()[:320],
+            lock = lockout(user.failed_logins, settings)
+            if lock is not None:
+                user.locked_until = _now() + lock
+                AuditLog(session).append("auth.lockout", actor=user.email, organization_id=user.organization_id,
+                                         detail={"failures": user.failed_logins,
+                                                 "minutes": int(lock.total_seconds() // 60)})
+        AuditLog(session).append("auth.login_failed", actor=email[:320],
                                  organization_id=user.organization_id if user else None)
         session.commit()
         raise HTTPException(401, "invalid email or password")
@@ -91,17 +108,27 @@ def login(body: Login, request: Request, session: Annotated[Session, Depends(get
     return _tokens(session, settings, user, uuid.uuid4().hex)
 
 
-@router.post("/refresh", responses={401: {}})
-def refresh(body: Refresh, session: Annotated[Session, Depends(get_session)],
+def _revoke_family(session: Session, family: str) -> None:
+    session.execute(update(RefreshToken).where(RefreshToken.family_id == family,
+                                               RefreshToken.revoked_at.is_(None)).values(revoked_at=_now()))
+
+
+@router.post("/refresh", responses={401: {}, 429: {}})
+def refresh(body: Refresh, request: Request, session: Annotated[Session, Depends(get_session)],
             settings: Annotated[Settings, Depends(settings_of)]) -> Tokens:
     """Trade a refresh token for a new pair. A token used twice revokes its whole family (theft signal)."""
+    limit_client(request, "refresh", REFRESHES_PER_MINUTE)
     row = session.scalars(select(RefreshToken).where(RefreshToken.token_hash == digest(body.refresh_token))).first()
     if row is None:
-        raise HTTPException(401, "invalid refresh token")
+        raise refuse(request, "unknown refresh token")
     user = session.get(User, row.user_id)
-    if row.revoked_at is not None:
-        session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
-                                                   RefreshToken.revoked_at.is_(None)).values(revoked_at=_now()))
+    # Spend the token with a conditional write: of two requests racing with one token only one can win, and
+    # the loser is treated as the reuse it is.
+    spent = row.revoked_at is None and session.execute(
+        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=_now())).rowcount == 1  # type: ignore[attr-defined]
+    if not spent:
+        _revoke_family(session, row.family_id)
         AuditLog(session).append("auth.refresh_reuse", actor=user.email if user else "",
                                  organization_id=user.organization_id if user else None,
                                  detail={"family": row.family_id})
@@ -109,8 +136,8 @@ def refresh(body: Refresh, session: Annotated[Session, Depends(get_session)],
         raise HTTPException(401, "refresh token already used; all sessions of this login were revoked")
     expires = _aware(row.expires_at)
     if user is None or user.disabled or (expires is not None and expires < _now()):
-        raise HTTPException(401, "refresh token expired")
-    row.revoked_at = _now()
+        session.commit()  # the token stays spent
+        raise refuse(request, "refresh token expired or its user disabled", {"user": row.user_id})
     tokens = _tokens(session, settings, user, row.family_id)
     row.replaced_by = session.scalars(select(RefreshToken.id).where(
         RefreshToken.token_hash == digest(tokens.refresh_token))).first()
@@ -123,8 +150,7 @@ def logout(body: Refresh, principal: Annotated[Principal, Depends(current_princi
     """Revoke the refresh token's family (this login on every device it was refreshed on)."""
     row = session.scalars(select(RefreshToken).where(RefreshToken.token_hash == digest(body.refresh_token))).first()
     if row is not None and row.user_id == principal.user_id:
-        session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id,
-                                                   RefreshToken.revoked_at.is_(None)).values(revoked_at=_now()))
+        _revoke_family(session, row.family_id)
     AuditLog(session).append("auth.logout", actor=principal.actor, organization_id=principal.org_id)
 
 

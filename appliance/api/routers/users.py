@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, EmailStr, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from appliance.api.deps import Principal, audit, get_session, require
 from appliance.api.rbac import Role, may_assign
 from appliance.api.security import hash_password
-from appliance.store.models import User
+from appliance.store.models import ApiKey, RefreshToken, User
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -38,6 +39,20 @@ class UserOut(BaseModel):
 
 def _out(user: User) -> UserOut:
     return UserOut(id=user.id, email=user.email, role=user.role, disabled=user.disabled)
+
+
+def end_sessions(session: Session, user: User, *, keys: bool = False) -> None:
+    """Revoke the user's refresh tokens (every login ends at its next refresh) and, with `keys`, their API keys.
+
+    Access tokens need nothing: each request re-reads the user, so a disabled user is refused at once, and a
+    changed role applies to the next request.
+    """
+    now = dt.datetime.now(dt.UTC)
+    session.execute(update(RefreshToken).where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+                    .values(revoked_at=now))
+    if keys:
+        session.execute(update(ApiKey).where(ApiKey.user_id == user.id, ApiKey.organization_id == user.organization_id,
+                                             ApiKey.revoked_at.is_(None)).values(revoked_at=now))
 
 
 def _get(session: Session, principal: Principal, user_id: int) -> User:
@@ -92,6 +107,8 @@ def update_user(user_id: int, body: UserPatch, principal: Annotated[Principal, D
     if body.password is not None:
         user.password_hash = hash_password(body.password)
         changes["password"] = "changed"
+    if body.password is not None or body.disabled:
+        end_sessions(session, user)  # their API keys are refused while they are disabled, kept for re-enabling
     audit(session, principal, "user.update", f"user:{user.id}", changes)
     return _out(user)
 
@@ -102,5 +119,6 @@ def delete_user(user_id: int, principal: Annotated[Principal, Depends(require("u
     user = _get(session, principal, user_id)
     if user.id == principal.user_id or not may_assign(principal.role, user.role):
         raise HTTPException(403, "you cannot delete this user")
+    end_sessions(session, user, keys=True)  # their keys would otherwise outlive them (user_id is set to NULL)
     session.delete(user)
     audit(session, principal, "user.delete", f"user:{user_id}", {"email": user.email})
