@@ -104,3 +104,14 @@ async def test_appointments_and_availability_stay_inside_the_organization(api: A
     viewer = await api.user(api.org1, "viewer")
     assert (await api.client.get(f"{CAL}/appointments", headers=viewer)).status_code == 200
     assert (await api.client.delete(f"{CAL}/appointments/{appt['id']}", headers=viewer)).status_code == 403
+
+
+async def test_the_ics_feed_puts_an_appointment_at_the_agents_local_time(api: Api) -> None:
+    agent_id, monday = await make_agent(api), next_monday()
+    assert (await api.client.post(f"{CAL}/appointments", headers=api.org1.headers, json={
+        "agent_id": agent_id, "starts_at": f"{monday}T09:30:00", "name": "Jane Roe"})).status_code == 201
+    token = (await api.client.post(f"{CAL}/agents/{agent_id}/feed-token", headers=api.org1.headers)).json()["token"]
+    feed = (await api.client.get(f"{CAL}/agents/{agent_id}/feed.ics", params={"token": token})).text
+    start = dt.datetime.combine(monday, dt.time(9, 30), zoneinfo.ZoneInfo("Europe/Berlin")).astimezone(dt.UTC)
+    assert f"DTSTART:{start:%Y%m%dT%H%M%SZ}" in feed  # 09:30 in Berlin, not 09:30 UTC
+    assert f"DTEND:{start + dt.timedelta(minutes=30):%Y%m%dT%H%M%SZ}" in feed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import zoneinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from appliance.api.deps import Principal, audit, get_session, require
+from appliance.api.resources.agents import effective_config
 from appliance.api.security import digest
 from appliance.store.models import Agent, Appointment, Setting
 from appliance.store.repositories import TenantRepo
@@ -63,9 +65,10 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
-def _utc(ts: dt.datetime) -> str:
-    aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=dt.UTC)
-    return aware.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+def _utc(ts: dt.datetime, tz: str = "UTC") -> str:
+    """An appointment time (the agent's local wall-clock, as stored) as UTC for calendar apps."""
+    local = ts.replace(tzinfo=None).replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return local.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 @router.get("/agents/{agent_id}/feed.ics", name="calendar_feed", response_class=Response,
@@ -77,7 +80,8 @@ def calendar_feed(agent_id: int, session: Annotated[Session, Depends(get_session
     row = session.get(Setting, (agent.organization_id, _key(agent_id))) if agent is not None else None
     if agent is None or row is None or not secrets.compare_digest(str(row.value), digest(token)):
         raise HTTPException(404, "no such calendar feed")
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    tz = effective_config(agent).timezone
+    since = dt.datetime.now(zoneinfo.ZoneInfo(tz)) - dt.timedelta(days=30)
     appointments = session.scalars(select(Appointment).where(
         Appointment.organization_id == agent.organization_id, Appointment.agent_id == agent_id,
         Appointment.status == "booked", Appointment.starts_at >= since.replace(tzinfo=None)
@@ -87,7 +91,7 @@ def calendar_feed(agent_id: int, session: Annotated[Session, Depends(get_session
     stamp = _utc(dt.datetime.now(dt.UTC))
     for a in appointments:
         lines += ["BEGIN:VEVENT", f"UID:appointment-{a.id}@vocaliq", f"DTSTAMP:{stamp}",
-                  f"DTSTART:{_utc(a.starts_at)}", f"DTEND:{_utc(a.ends_at)}",
+                  f"DTSTART:{_utc(a.starts_at, tz)}", f"DTEND:{_utc(a.ends_at, tz)}",
                   f"SUMMARY:{_escape(a.name or 'Appointment')}",
                   f"DESCRIPTION:{_escape('; '.join(x for x in (a.phone, a.email, a.notes) if x))}", "END:VEVENT"]
     lines.append("END:VCALENDAR")
