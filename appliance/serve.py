@@ -129,8 +129,9 @@ class Appliance:
                     log.info("call ended", extra={"call_id": leg.call_id, "reason": str(outcome.reason)})
             finally:
                 self.call_orgs.pop(leg.call_id, None)
-            if leg.recording is not None:
-                reference_recording(self.local.services.db, leg.call_id, leg.recording.path)
+            if leg.recording is not None:  # a DB write (and a file hash): off the loop the calls and API share
+                await asyncio.to_thread(reference_recording, self.local.services.db, leg.call_id,
+                                        leg.recording.path)
 
         return Accept(handle, record=self.settings.recording.enabled and agent.recording_enabled)
 
