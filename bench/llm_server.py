@@ -1,60 +1,22 @@
-"""The side-by-side's shared LLM: llama-cpp-python's OpenAI-compatible server on loopback (the same SmolLM2
-gguf the box runs in-process), and our LLM interface over it, so both pipelines reach the model the same way.
-
-`OpenAICompatLLM` streams `/v1/chat/completions` (server-sent events) with httpx; closing the stream closes
-the HTTP response, which stops generation on the server.
-"""
+"""The side-by-side's shared LLM: llama-cpp-python's OpenAI-compatible server on loopback, serving the same
+SmolLM2 gguf the box runs in-process. Our engine reaches it with its own OpenAI-compatible backend
+(models.llm.openai_http, the client that talks to vLLM on a GPU box), Pipecat with its OpenAILLMService."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 
 from appliance.demo import free_port
 from appliance.errors import ModelUnavailable
-from models.llm.base import LLM, ChatMessage, Delta, LLMCapabilities, ToolSpec
 
 MODEL_ALIAS = "smollm2-135m"
-
-
-class OpenAICompatLLM(LLM):
-    """Our LLM interface over an OpenAI-compatible chat endpoint (here: llama.cpp's server)."""
-
-    name = "openai-compat"
-
-    def __init__(self, base_url: str, model: str = MODEL_ALIAS) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.capabilities = LLMCapabilities(tool_calling=False)
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
-
-    async def _impl(self, messages: Sequence[ChatMessage], *, tools: Sequence[ToolSpec], max_tokens: int,
-                    temperature: float) -> AsyncIterator[Delta]:
-        body = {"model": self.model, "stream": True, "max_tokens": max_tokens, "temperature": temperature,
-                "messages": [{"role": m.role, "content": m.content} for m in messages if m.role != "tool"]}
-        try:
-            async with self._client.stream("POST", f"{self.base_url}/chat/completions", json=body) as response:
-                response.raise_for_status()
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    choice = json.loads(data)["choices"][0]
-                    text = (choice.get("delta") or {}).get("content") or ""
-                    if text:
-                        yield Delta(text=text)
-        except httpx.HTTPError as exc:
-            raise ModelUnavailable(f"LLM server {self.base_url}: {exc}") from exc
-        yield Delta(finish_reason="stop")
 
 
 @contextlib.asynccontextmanager

@@ -64,10 +64,12 @@ async def serve(data_dir: Path, port: int, llm_url: str, timelines_out: Path | N
 
     settings = load_config(data_dir=data_dir)
     async with local_services(settings) as local:
-        if llm_url:
-            from bench.llm_server import OpenAICompatLLM
+        if llm_url:  # the box's own OpenAI-compatible backend, as a GPU box would reach vLLM
+            from bench.llm_server import MODEL_ALIAS
+            from models.llm.openai_http import OpenAIChatLLM
 
-            local.services.models = dataclasses.replace(local.services.models, llm=OpenAICompatLLM(llm_url))
+            llm = OpenAIChatLLM(llm_url, model=MODEL_ALIAS, timeout_s=60.0)
+            local.services.models = dataclasses.replace(local.services.models, llm=llm)
         server = uvicorn.Server(uvicorn.Config(build_app(local, timelines_out), host="127.0.0.1", port=port,
                                                log_level="warning", ws="websockets-sansio", lifespan="off"))
         task = asyncio.create_task(server.serve())
