@@ -18,6 +18,15 @@ from appliance.metrics import HTTP_LATENCY
 from appliance.store.db import Database, open_database
 
 API_PREFIX = "/api/v1"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's full path template (`/api/v1/calls/{call_id}`), or "unmatched"."""
+    # FastAPI includes routers lazily: the effective route context knows the prefixed path, the route only its own.
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path_format", None)
+    return str(template) if template else "unmatched"
 
 
 class BodyLimit:
@@ -64,7 +73,8 @@ class BodyLimit:
 
 
 class RequestMetrics:
-    """HTTP latency histogram labelled by route template (never by raw path: ids would explode the labels)."""
+    """HTTP latency histogram labelled by route template and method (never by raw path or an unknown method:
+    ids and made-up verbs would explode the label sets)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,9 +94,8 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, watched)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            HTTP_LATENCY.labels(scope["method"], template, str(status[0])).observe(time.perf_counter() - start)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            HTTP_LATENCY.labels(method, route_template(scope), str(status[0])).observe(time.perf_counter() - start)
 
 
 def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:

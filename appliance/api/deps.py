@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
@@ -126,18 +127,28 @@ def _from_jwt(request: HTTPConnection, session: Session, token: str) -> Principa
                      is_superadmin=user.is_superadmin, permissions=rbac.permissions(user.role))
 
 
+# Declared as security schemes (not plain headers): /api/docs gets an "Authorize" button and generated clients
+# and schemathesis send credentials instead of inventing header values.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description="An access token from POST /auth/login, or an API key (vq_...).")
+API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey", description="An API key (vq_...).")
+
+
+def principal_from(request: HTTPConnection, session: Session, bearer: HTTPAuthorizationCredentials | None,
+                   api_key: str | None) -> Principal:
+    """The caller named by `X-API-Key` (it wins) or `Authorization: Bearer` (a JWT or an API key); 401 else."""
+    if api_key:
+        return _from_api_key(request, session, api_key)
+    if bearer is not None and bearer.credentials:
+        return authenticate(request, session, bearer.credentials)
+    raise _unauthorized("authentication required")
+
+
 def current_principal(request: Request, session: Annotated[Session, Depends(get_session)],
-                      authorization: Annotated[str, Header()] = "",
-                      x_api_key: Annotated[str, Header()] = "") -> Principal:
-    scheme, _, credential = authorization.partition(" ")
-    if x_api_key:
-        principal = _from_api_key(request, session, x_api_key)
-    elif scheme.lower() == "bearer" and credential.startswith(API_KEY_PREFIX):
-        principal = _from_api_key(request, session, credential)
-    elif scheme.lower() == "bearer" and credential:
-        principal = _from_jwt(request, session, credential)
-    else:
-        raise _unauthorized("authentication required")
+                      bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+                      api_key: Annotated[str | None, Security(API_KEY)]) -> Principal:
+    """Who is calling, rate limited per user or key and per organization."""
+    principal = principal_from(request, session, bearer, api_key)
     enforce_rate_limits(request, principal)
     request.state.principal = principal
     return principal

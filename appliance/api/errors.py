@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from appliance.errors import (
@@ -58,6 +59,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(VocalIQError)
     async def ours(_: Request, exc: VocalIQError) -> JSONResponse:
+        if isinstance(exc, StorageError):
+            # The database's own words name tables, columns and values: they go to the log, not the client.
+            log.warning("request failed", extra={"error": str(exc)})
+            if isinstance(exc.__cause__, IntegrityError):  # two requests raced to the same unique name
+                return problem(409, "the change conflicts with what is stored (a duplicate or a missing reference)")
+            return problem(503, "the database is unavailable; try again")
         status = _status_for(exc)
         if status >= 500:
             log.warning("request failed", extra={"error": str(exc)})
