@@ -1,8 +1,7 @@
 """Request dependencies: the DB session, who is calling (`Principal`), RBAC and rate limits.
 
-Add a route: `def handler(p: Annotated[Principal, Depends(require("agents:read"))],
-s: Annotated[Session, Depends(get_session)])` and query org-owned rows only through `tenant_repo(s, p, Model)`
-(another org's id is then a 404, exactly like a missing one).
+Add a route: `def handler(p: Annotated[Principal, Depends(require("agents:read"))], s: DbSession)` and query
+org-owned rows only through `tenant_repo(s, p, Model)` (another org's id is then a 404, like a missing one).
 """
 
 from __future__ import annotations
@@ -72,9 +71,17 @@ def database(request: Request) -> Database:
 
 
 def get_session(db: Annotated[Database, Depends(database)]) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back when it raises."""
+    """One transaction per request: committed when the handler returns, rolled back when it raises.
+
+    Always `Depends(get_session, scope="function")` (or `DbSession`): FastAPI's default "request" scope would
+    commit after the answer is sent (a client told 201 could not yet read it from another connection, and a
+    failed commit would go unreported), and a mix of scopes gives one request two transactions.
+    """
     with db.session() as session:
         yield session
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -144,7 +151,7 @@ def principal_from(request: HTTPConnection, session: Session, bearer: HTTPAuthor
     raise _unauthorized("authentication required")
 
 
-def current_principal(request: Request, session: Annotated[Session, Depends(get_session)],
+def current_principal(request: Request, session: Annotated[Session, Depends(get_session, scope="function")],
                       bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
                       api_key: Annotated[str | None, Security(API_KEY)]) -> Principal:
     """Who is calling, rate limited per user or key and per organization."""

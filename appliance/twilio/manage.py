@@ -20,7 +20,7 @@ from appliance.twilio.rest import TwilioError
 
 router = APIRouter(tags=["twilio"])
 E164 = r"^\+[1-9][0-9]{6,14}$"
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 Config = Annotated[Settings, Depends(settings_of)]
 
 

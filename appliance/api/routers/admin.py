@@ -46,7 +46,7 @@ def system(request: Request, principal: Annotated[Principal, Depends(require("sy
 
 @router.get("/audit")
 def audit_log(principal: Annotated[Principal, Depends(require("audit:read"))],
-              session: Annotated[Session, Depends(get_session)],
+              session: Annotated[Session, Depends(get_session, scope="function")],
               action: Annotated[str | None, Query(max_length=100)] = None,
               actor: Annotated[str | None, Query(max_length=320)] = None,
               since: dt.datetime | None = None,
@@ -67,7 +67,7 @@ def audit_log(principal: Annotated[Principal, Depends(require("audit:read"))],
 
 @router.get("/audit/verify")
 def verify_chain(principal: Annotated[Principal, Depends(require("audit:read"))],
-                 session: Annotated[Session, Depends(get_session)]) -> ChainOut:
+                 session: Annotated[Session, Depends(get_session, scope="function")]) -> ChainOut:
     """Recompute the whole chain (every org's entries are links of one chain)."""
     intact, bad = AuditLog(session).verify()
     return ChainOut(intact=intact, first_bad_id=bad)

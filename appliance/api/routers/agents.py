@@ -15,7 +15,7 @@ from appliance.store.models import Organization
 router = APIRouter(prefix="/agents", tags=["agents"])
 Reader = Annotated[Principal, Depends(require("agents:read"))]
 Writer = Annotated[Principal, Depends(require("agents:write"))]
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _org_name(session: Session, org_id: int) -> str:

@@ -52,13 +52,13 @@ def _out(key: ApiKey) -> KeyOut:
 
 @router.get("")
 def list_keys(principal: Annotated[Principal, Depends(require("keys:manage"))],
-              session: Annotated[Session, Depends(get_session)]) -> list[KeyOut]:
+              session: Annotated[Session, Depends(get_session, scope="function")]) -> list[KeyOut]:
     return [_out(k) for k in TenantRepo(session, ApiKey, principal.org_id).find(order_by=ApiKey.id)]
 
 
 @router.post("", status_code=201)
 def create_key(body: KeyCreate, principal: Annotated[Principal, Depends(require("keys:manage"))],
-               session: Annotated[Session, Depends(get_session)]) -> KeyCreated:
+               session: Annotated[Session, Depends(get_session, scope="function")]) -> KeyCreated:
     beyond = set(body.scopes) - principal.permissions
     if beyond:
         raise HTTPException(403, f"you cannot grant scopes you do not hold: {', '.join(sorted(beyond))}")
@@ -72,7 +72,7 @@ def create_key(body: KeyCreate, principal: Annotated[Principal, Depends(require(
 
 @router.delete("/{key_id}", status_code=204)
 def revoke_key(key_id: int, principal: Annotated[Principal, Depends(require("keys:manage"))],
-               session: Annotated[Session, Depends(get_session)]) -> None:
+               session: Annotated[Session, Depends(get_session, scope="function")]) -> None:
     key = TenantRepo(session, ApiKey, principal.org_id).get(key_id)
     if key.revoked_at is None:
         key.revoked_at = dt.datetime.now(dt.UTC)

@@ -77,7 +77,7 @@ def lockout(failures: int, settings: Settings) -> dt.timedelta | None:
 
 
 @router.post("/login", responses={401: {}, 429: {}})
-def login(body: Login, request: Request, session: Annotated[Session, Depends(get_session)],
+def login(body: Login, request: Request, session: Annotated[Session, Depends(get_session, scope="function")],
           settings: Annotated[Settings, Depends(settings_of)]) -> Tokens:
     """Password login. `login_max_failures` failures in a row lock the account for `lockout_minutes`; each
     further failure after that doubles the lock. A success resets the count."""
@@ -114,7 +114,7 @@ def _revoke_family(session: Session, family: str) -> None:
 
 
 @router.post("/refresh", responses={401: {}, 429: {}})
-def refresh(body: Refresh, request: Request, session: Annotated[Session, Depends(get_session)],
+def refresh(body: Refresh, request: Request, session: Annotated[Session, Depends(get_session, scope="function")],
             settings: Annotated[Settings, Depends(settings_of)]) -> Tokens:
     """Trade a refresh token for a new pair. A token used twice revokes its whole family (theft signal)."""
     limit_client(request, "refresh", REFRESHES_PER_MINUTE)
@@ -146,7 +146,7 @@ def refresh(body: Refresh, request: Request, session: Annotated[Session, Depends
 
 @router.post("/logout", status_code=204)
 def logout(body: Refresh, principal: Annotated[Principal, Depends(current_principal)],
-           session: Annotated[Session, Depends(get_session)]) -> None:
+           session: Annotated[Session, Depends(get_session, scope="function")]) -> None:
     """Revoke the refresh token's family (this login on every device it was refreshed on)."""
     row = session.scalars(select(RefreshToken).where(RefreshToken.token_hash == digest(body.refresh_token))).first()
     if row is not None and row.user_id == principal.user_id:
@@ -156,7 +156,7 @@ def logout(body: Refresh, principal: Annotated[Principal, Depends(current_princi
 
 @router.get("/me")
 def me(principal: Annotated[Principal, Depends(current_principal)],
-       session: Annotated[Session, Depends(get_session)]) -> Me:
+       session: Annotated[Session, Depends(get_session, scope="function")]) -> Me:
     if principal.user_id is None:
         raise HTTPException(404, "an API key without a user")
     user = session.get(User, principal.user_id)

@@ -15,7 +15,7 @@ from appliance.api.resources import appointments as svc
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 Reader = Annotated[Principal, Depends(require("content:read"))]
 Writer = Annotated[Principal, Depends(require("content:write"))]
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @router.get("/appointments")

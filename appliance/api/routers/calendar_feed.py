@@ -38,7 +38,7 @@ def _key(agent_id: int) -> str:
 @router.post("/agents/{agent_id}/feed-token", status_code=201)
 def create_feed_token(agent_id: int, request: Request,
                       principal: Annotated[Principal, Depends(require("content:write"))],
-                      session: Annotated[Session, Depends(get_session)]) -> FeedToken:
+                      session: Annotated[Session, Depends(get_session, scope="function")]) -> FeedToken:
     TenantRepo(session, Agent, principal.org_id).get(agent_id)  # 404 for another org's agent
     token = secrets.token_urlsafe(24)
     row = session.get(Setting, (principal.org_id, _key(agent_id)))
@@ -53,7 +53,7 @@ def create_feed_token(agent_id: int, request: Request,
 
 @router.delete("/agents/{agent_id}/feed-token", status_code=204)
 def revoke_feed_token(agent_id: int, principal: Annotated[Principal, Depends(require("content:write"))],
-                      session: Annotated[Session, Depends(get_session)]) -> None:
+                      session: Annotated[Session, Depends(get_session, scope="function")]) -> None:
     TenantRepo(session, Agent, principal.org_id).get(agent_id)
     row = session.get(Setting, (principal.org_id, _key(agent_id)))
     if row is not None:
@@ -73,7 +73,7 @@ def _utc(ts: dt.datetime, tz: str = "UTC") -> str:
 
 @router.get("/agents/{agent_id}/feed.ics", name="calendar_feed", response_class=Response,
             responses={200: {"content": {"text/calendar": {}}}, 404: {}})
-def calendar_feed(agent_id: int, session: Annotated[Session, Depends(get_session)],
+def calendar_feed(agent_id: int, session: Annotated[Session, Depends(get_session, scope="function")],
                   token: Annotated[str, Query(min_length=8, max_length=100)]) -> Response:
     """No login: the token is the credential. A wrong or revoked token is a 404 (nothing to learn)."""
     agent = session.get(Agent, agent_id)

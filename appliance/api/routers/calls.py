@@ -17,7 +17,7 @@ from appliance.config import Settings
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 Reader = Annotated[Principal, Depends(require("calls:read"))]
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @router.get("")

@@ -14,7 +14,7 @@ from appliance.api.resources import contacts as svc
 router = APIRouter(prefix="/contacts", tags=["crm"])
 Reader = Annotated[Principal, Depends(require("content:read"))]
 Writer = Annotated[Principal, Depends(require("content:write"))]
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @router.get("")

@@ -59,7 +59,7 @@ def _release(session: Session) -> None:
 
 @router.get("/export", response_class=StreamingResponse,
             responses={200: {"content": {"application/zip": {}}, "description": "subject.json + recordings"}})
-def export(p: Manager, s: Annotated[Session, Depends(get_session)], db: Db, settings: Config,
+def export(p: Manager, s: Annotated[Session, Depends(get_session, scope="function")], db: Db, settings: Config,
            phone: Annotated[str | None, Query(min_length=6, max_length=40)] = None,
            contact_id: Annotated[int | None, Query()] = None) -> StreamingResponse:
     """Everything stored about a phone number or contact, as a zip (audited)."""
@@ -86,7 +86,7 @@ def export(p: Manager, s: Annotated[Session, Depends(get_session)], db: Db, sett
 
 
 @router.post("/erase", response_model=ErasureOut)
-def erase(body: EraseRequest, p: Manager, s: Annotated[Session, Depends(get_session)], db: Db,
+def erase(body: EraseRequest, p: Manager, s: Annotated[Session, Depends(get_session, scope="function")], db: Db,
           settings: Config) -> dict[str, Any]:
     """Erase everything about the subject: rows, recordings, knowledge passages, webhook payloads (audited)."""
     _release(s)
@@ -103,7 +103,7 @@ def retention_preview(p: Manager, db: Db, settings: Config) -> dict[str, Any]:
 
 
 @router.post("/retention/run", response_model=RetentionOut)
-def retention_run(p: Manager, s: Annotated[Session, Depends(get_session)], db: Db,
+def retention_run(p: Manager, s: Annotated[Session, Depends(get_session, scope="function")], db: Db,
                   settings: Config) -> dict[str, Any]:
     """Apply this organization's retention now (the box also runs it daily)."""
     _release(s)

@@ -59,7 +59,7 @@ def _allowed_network(request: Request) -> bool:
 
 
 @router.get("/metrics", response_class=Response, responses={401: {}, 403: {}})
-def metrics(request: Request, session: Annotated[Session, Depends(get_session)],
+def metrics(request: Request, session: Annotated[Session, Depends(get_session, scope="function")],
             bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
             api_key: Annotated[str | None, Security(API_KEY)]) -> Response:
     """Prometheus text format: request latency, calls, per-stage latency, failovers, SIP registrations.

@@ -76,7 +76,7 @@ async def upload(file: UploadFile, request: Request,
 
 @router.get("")
 def list_documents(principal: Annotated[Principal, Depends(require("content:read"))],
-                   session: Annotated[Session, Depends(get_session)]) -> list[DocumentOut]:
+                   session: Annotated[Session, Depends(get_session, scope="function")]) -> list[DocumentOut]:
     return [_out(d) for d in TenantRepo(session, KnowledgeDocument, principal.org_id).find(
         order_by=KnowledgeDocument.id)]
 

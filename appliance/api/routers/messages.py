@@ -16,7 +16,7 @@ from appliance.api.resources import messages as svc
 router = APIRouter(prefix="/messages", tags=["crm"])
 Reader = Annotated[Principal, Depends(require("content:read"))]
 Writer = Annotated[Principal, Depends(require("content:write"))]
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @router.get("")

@@ -54,7 +54,7 @@ def _out(session: Session, org: Organization) -> OrgOut:
 
 @router.post("", status_code=201, responses={409: {}})
 def create_org(body: OrgCreate, principal: Annotated[Principal, Depends(superadmin)],
-               session: Annotated[Session, Depends(get_session)]) -> OrgOut:
+               session: Annotated[Session, Depends(get_session, scope="function")]) -> OrgOut:
     if session.scalars(select(Organization).where(Organization.name == body.name)).first() is not None:
         raise HTTPException(409, "an organization with this name exists")
     email = str(body.admin_email).lower()
@@ -71,7 +71,7 @@ def create_org(body: OrgCreate, principal: Annotated[Principal, Depends(superadm
 
 @router.get("")
 def list_orgs(principal: Annotated[Principal, Depends(require("calls:read"))],
-              session: Annotated[Session, Depends(get_session)]) -> list[OrgOut]:
+              session: Annotated[Session, Depends(get_session, scope="function")]) -> list[OrgOut]:
     """The superadmin sees every organization; anyone else only their own."""
     if principal.is_superadmin and principal.api_key_id is None:
         orgs = session.scalars(select(Organization).order_by(Organization.id)).all()
@@ -82,7 +82,7 @@ def list_orgs(principal: Annotated[Principal, Depends(require("calls:read"))],
 
 @router.get("/current")
 def current_org(principal: Annotated[Principal, Depends(require("calls:read"))],
-                session: Annotated[Session, Depends(get_session)]) -> OrgOut:
+                session: Annotated[Session, Depends(get_session, scope="function")]) -> OrgOut:
     org = session.get(Organization, principal.org_id)
     assert org is not None
     return _out(session, org)
@@ -90,7 +90,7 @@ def current_org(principal: Annotated[Principal, Depends(require("calls:read"))],
 
 @router.patch("/current/settings")
 def update_settings(body: OrgSettingsPatch, principal: Annotated[Principal, Depends(require("org:manage"))],
-                    session: Annotated[Session, Depends(get_session)]) -> OrgOut:
+                    session: Annotated[Session, Depends(get_session, scope="function")]) -> OrgOut:
     changes = body.model_dump(exclude_none=True)
     for key, value in changes.items():
         row = session.get(Setting, (principal.org_id, key))

@@ -14,7 +14,7 @@ from appliance.api.resources import telephony as svc
 router = APIRouter(prefix="/routes", tags=["telephony"])
 Reader = Annotated[Principal, Depends(require("telephony:read"))]
 Writer = Annotated[Principal, Depends(require("telephony:write"))]
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @router.get("")

@@ -15,7 +15,7 @@ from appliance.config import Settings
 router = APIRouter(prefix="/trunks", tags=["telephony"])
 Reader = Annotated[Principal, Depends(require("telephony:read"))]
 Writer = Annotated[Principal, Depends(require("telephony:write"))]
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 Config = Annotated[Settings, Depends(settings_of)]
 
 

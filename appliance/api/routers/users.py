@@ -64,14 +64,14 @@ def _get(session: Session, principal: Principal, user_id: int) -> User:
 
 @router.get("")
 def list_users(principal: Annotated[Principal, Depends(require("users:manage"))],
-               session: Annotated[Session, Depends(get_session)]) -> list[UserOut]:
+               session: Annotated[Session, Depends(get_session, scope="function")]) -> list[UserOut]:
     users = session.scalars(select(User).where(User.organization_id == principal.org_id).order_by(User.id))
     return [_out(u) for u in users]
 
 
 @router.post("", status_code=201, responses={409: {}})
 def create_user(body: UserCreate, principal: Annotated[Principal, Depends(require("users:manage"))],
-                session: Annotated[Session, Depends(get_session)]) -> UserOut:
+                session: Annotated[Session, Depends(get_session, scope="function")]) -> UserOut:
     if not may_assign(principal.role, body.role):
         raise HTTPException(403, f"a {principal.role} cannot create a {body.role}")
     email = str(body.email).lower()
@@ -87,13 +87,13 @@ def create_user(body: UserCreate, principal: Annotated[Principal, Depends(requir
 
 @router.get("/{user_id}")
 def get_user(user_id: int, principal: Annotated[Principal, Depends(require("users:manage"))],
-             session: Annotated[Session, Depends(get_session)]) -> UserOut:
+             session: Annotated[Session, Depends(get_session, scope="function")]) -> UserOut:
     return _out(_get(session, principal, user_id))
 
 
 @router.patch("/{user_id}")
 def update_user(user_id: int, body: UserPatch, principal: Annotated[Principal, Depends(require("users:manage"))],
-                session: Annotated[Session, Depends(get_session)]) -> UserOut:
+                session: Annotated[Session, Depends(get_session, scope="function")]) -> UserOut:
     user = _get(session, principal, user_id)
     if not may_assign(principal.role, user.role) or (body.role and not may_assign(principal.role, body.role)):
         raise HTTPException(403, f"a {principal.role} cannot change this user's role")
@@ -115,7 +115,7 @@ def update_user(user_id: int, body: UserPatch, principal: Annotated[Principal, D
 
 @router.delete("/{user_id}", status_code=204)
 def delete_user(user_id: int, principal: Annotated[Principal, Depends(require("users:manage"))],
-                session: Annotated[Session, Depends(get_session)]) -> None:
+                session: Annotated[Session, Depends(get_session, scope="function")]) -> None:
     user = _get(session, principal, user_id)
     if user.id == principal.user_id or not may_assign(principal.role, user.role):
         raise HTTPException(403, "you cannot delete this user")

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 EventName = Literal["call.started", "call.ended", "turn.completed", "message.taken", "appointment.booked"]
 Reader = Annotated[Principal, Depends(require("webhooks:read"))]
 Writer = Annotated[Principal, Depends(require("webhooks:write"))]
-Db = Annotated[Session, Depends(get_session)]
+Db = Annotated[Session, Depends(get_session, scope="function")]
 
 
 class WebhookIn(BaseModel):
