@@ -3,12 +3,15 @@ problem+json for every kind of failure without the database's or Python's own wo
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import HTTPException
-from prometheus_client import generate_latest
+from prometheus_client import REGISTRY, generate_latest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from appliance.api.ratelimit import RedisLimiter
@@ -106,3 +109,12 @@ def test_the_metrics_registry_knows_the_shared_metrics() -> None:
     for name in ("vocaliq_http_request_duration_seconds", "vocaliq_calls_total", "vocaliq_model_failovers_total",
                  "vocaliq_sip_registration_up", "vocaliq_stage_latency_seconds"):
         assert f"# HELP {name}" in text
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_box_exports() -> None:
+    dashboard = json.loads((Path(__file__).parents[2] / "docs/grafana/vocaliq-dashboard.json").read_text())
+    exported = {m.name for m in REGISTRY.collect()}
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bvocaliq_\w+", target["expr"])}
+    missing = {n for n in used if re.sub(r"_(bucket|count|sum|total)$", "", n) not in exported}
+    assert used and not missing, missing
