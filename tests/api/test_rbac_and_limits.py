@@ -98,3 +98,27 @@ async def test_the_api_uses_redis_when_configured(api: Api) -> None:
     headers = {"X-API-Key": key.json()["secret"]}
     codes = [(await api.client.get("/api/v1/organizations/current", headers=headers)).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
+
+
+async def test_a_new_organizations_audit_log_starts_with_its_creation(api: Api) -> None:
+    entries = (await api.client.get("/api/v1/admin/audit", headers=api.org2.headers)).json()
+    assert [(e["action"], e["actor"]) for e in entries if e["action"].startswith("org.")] == \
+        [("org.created", "owner@first.example")]
+    mine = (await api.client.get("/api/v1/admin/audit?action=org.create", headers=api.org1.headers)).json()
+    assert mine[0]["detail"] == {"name": "Second Org", "admin": "admin@second.example"}
+    verdict = (await api.client.get("/api/v1/admin/audit/verify", headers=api.org1.headers)).json()
+    assert verdict == {"intact": True, "first_bad_id": None}
+
+
+async def test_audit_verify_names_the_first_entry_changed_behind_the_apis_back(api: Api) -> None:
+    from sqlalchemy import select, update
+
+    from appliance.store.models import AuditEntry
+
+    with api.db.session() as s:
+        victim = s.scalars(select(AuditEntry.id).where(AuditEntry.action == "org.create")).one()
+        s.execute(update(AuditEntry).where(AuditEntry.id == victim).values(actor="someone-else@x.example"))
+    verdict = (await api.client.get("/api/v1/admin/audit/verify", headers=api.org1.headers)).json()
+    assert verdict == {"intact": False, "first_bad_id": victim}
+    auditor = await api.user(api.org1, "auditor")
+    assert (await api.client.get("/api/v1/admin/audit/verify", headers=auditor)).json()["intact"] is False

@@ -32,7 +32,8 @@ def ready(request: Request) -> JSONResponse:
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        checks["database"] = {"ok": db.is_current(), "detail": "" if db.is_current() else "schema not at head"}
+        current = db.is_current()
+        checks["database"] = {"ok": current, "detail": "" if current else "schema not at head"}
     except Exception as exc:
         checks["database"] = {"ok": False, "detail": exc.__class__.__name__}
     box = request.app.state.appliance

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from appliance.api.deps import Principal, audit, get_session, require, superadmin
 from appliance.api.security import hash_password
 from appliance.store.models import Organization, Setting, User
+from appliance.store.repositories import AuditLog
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
 
@@ -66,6 +67,9 @@ def create_org(body: OrgCreate, principal: Annotated[Principal, Depends(superadm
     session.add(User(organization_id=org.id, email=email, password_hash=hash_password(body.admin_password),
                      role="admin"))
     audit(session, principal, "org.create", f"organization:{org.id}", {"name": body.name, "admin": email})
+    # The new organization's own log starts with its creation (its auditors cannot read the superadmin's org).
+    AuditLog(session).append("org.created", actor=principal.actor, target=f"organization:{org.id}",
+                             organization_id=org.id, detail={"admin": email})
     return _out(session, org)
 
 
