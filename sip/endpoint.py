@@ -16,6 +16,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -35,6 +36,7 @@ CLOCK_RATE = 16_000
 # More concurrent calls per process need a pjsua2 build with a larger PJSUA_MAX_CALLS (see docs/sip.md).
 PJSUA_MAX_CALLS = 4
 _AFTER_DESTROY: list[object] = []
+RETIRE_S = 0.5  # how long a finished call's media port is kept before it is freed (see SipEndpoint.retire)
 
 
 @dataclass(slots=True)
@@ -89,6 +91,7 @@ class SipEndpoint:
         self.config = config
         self.ep: Any = None
         self.transport_ids: dict[str, int] = {}
+        self._retired: list[tuple[float, object]] = []
         self._commands: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = (
             queue.SimpleQueue())
         self._thread: threading.Thread | None = None
@@ -121,6 +124,24 @@ class SipEndpoint:
 
     def on_thread(self) -> bool:
         return threading.current_thread() is self._thread
+
+    def retire(self, port: object) -> None:
+        """Free `port` (a call's media port) only after RETIRE_S (PJSIP thread only).
+
+        PJSIP's conference bridge disconnects and removes ports asynchronously, in its clock thread, so a port
+        freed when its call goes may still be asked for a frame (use after free: a segfault when a call is hung
+        up locally while agent audio plays). Older retired ports are freed here; the rest before libDestroy.
+        """
+        now = time.monotonic()
+        self._retired = [(t, p) for t, p in self._retired if now - t < RETIRE_S]
+        if port is not None:
+            self._retired.append((now, port))
+
+    def _free_retired(self) -> None:
+        if self._retired and self.ep is not None:
+            for _ in range(int(RETIRE_S * 100) + 5):
+                self.ep.libHandleEvents(10)
+        self._retired = []
 
     def stop(self, timeout: float = 15.0) -> None:
         """Hang up everything, delete calls before accounts before the endpoint, then libDestroy."""
@@ -239,6 +260,7 @@ class SipEndpoint:
         if self.ep is None:
             return
         self._drain()  # late cleanups (they drop Call objects) must run while the library still exists
+        self._free_retired()  # and so must the media ports' destructors
         try:
             self.ep.libDestroy()
         except Exception:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -257,9 +256,6 @@ class SipUserAgent:
         for call in self._calls.values():  # calls (and their media ports) first ...
             _unlink(call)
         self._calls.clear()
-        for _ in range(int(RETIRE_S * 100) + 5):  # let the bridge let go of retired ports, then free them
-            self.endpoint.ep.libHandleEvents(10)
-        _RETIRED.clear()
         for acc in self._accounts.values():  # ... then accounts; the endpoint goes last
             with contextlib.suppress(pj.Error):
                 acc.shutdown()
@@ -339,27 +335,13 @@ def _use_srtp(cfg: pj.AccountConfig, use: str, *, secure_signalling: bool) -> No
     cfg.mediaConfig.srtpSecureSignaling = 1 if secure_signalling else 0
 
 
-# A call's media port is not freed when the call goes: PJSIP's conference bridge disconnects and removes ports
-# asynchronously, in its clock thread, so a port freed at once may still be called for a frame (use after free:
-# a segfault when a call is hung up locally while agent audio plays). Ports wait RETIRE_S, then go.
-RETIRE_S = 0.5
-_RETIRED: list[tuple[float, Any]] = []
-
-
-def _retire(port: Any) -> None:
-    """Keep `port` alive for RETIRE_S; frees ports retired longer ago (PJSIP thread only)."""
-    now = time.monotonic()
-    _RETIRED[:] = [(t, p) for t, p in _RETIRED if now - t < RETIRE_S]
-    if port is not None:
-        _RETIRED.append((now, port))
-
-
 def _unlink(call: SipCall) -> None:
     """Break leg <-> call links so the pjsua2 call is destroyed now, on the PJSIP thread (its port a bit later)."""
     if call.leg is not None:
         call.leg.call = None
     call.leg = None
-    _retire(call.port)
+    if call.port is not None:
+        call.owner.endpoint.retire(call.port)  # freed a little later: the bridge lets go asynchronously
     call.port = None
 
 
