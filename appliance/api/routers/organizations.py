@@ -68,7 +68,8 @@ def create_org(body: OrgCreate, principal: Annotated[Principal, Depends(superadm
                      role="admin"))
     audit(session, principal, "org.create", f"organization:{org.id}", {"name": body.name, "admin": email})
     # The new organization's own log starts with its creation (its auditors cannot read the superadmin's org).
-    AuditLog(session).append("org.created", actor=principal.actor, target=f"organization:{org.id}",
+    # The actor is the role, not the superadmin's email: that belongs to the superadmin's own organization.
+    AuditLog(session).append("org.created", actor="superadmin", target=f"organization:{org.id}",
                              organization_id=org.id, detail={"admin": email})
     return _out(session, org)
 
