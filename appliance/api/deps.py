@@ -110,7 +110,9 @@ def _from_api_key(request: HTTPConnection, session: Session, secret: str) -> Pri
     if key is None or key.revoked_at is not None:
         raise refuse(request, "unknown or revoked API key", {"prefix": secret[:11]})
     user = session.get(User, key.user_id) if key.user_id is not None else None
-    if user is not None and (user.disabled or user.organization_id != key.organization_id):
+    if user is not None and user.organization_id != key.organization_id:
+        raise refuse(request, "API key and its user belong to different organizations", {"key": key.id})
+    if user is not None and user.disabled:
         raise refuse(request, "API key owner disabled", {"key": key.id})
     role = user.role if user is not None else rbac.Role.VIEWER
     granted = rbac.permissions(role) & frozenset(key.scopes or rbac.permissions(role))

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from appliance.api.deps import REFUSALS_PER_MINUTE
 from appliance.api.security import jwt_key
-from appliance.store.models import AuditEntry, RefreshToken, User
+from appliance.store.models import ApiKey, AuditEntry, RefreshToken, User
 from tests.api.conftest import PASSWORD, Api
 
 
@@ -192,3 +192,17 @@ async def test_a_key_records_when_it_was_last_used(api: Api) -> None:
     await api.client.get("/api/v1/agents", headers={"X-API-Key": key["secret"]})
     listed = (await api.client.get("/api/v1/api-keys", headers=api.org1.headers)).json()
     assert next(k for k in listed if k["id"] == key["id"])["last_used_at"] is not None
+
+
+async def test_another_orgs_key_reaches_nothing_and_a_key_moved_across_orgs_is_refused_and_audited(api: Api) -> None:
+    agent = (await api.client.post("/api/v1/agents", headers=api.org1.headers, json={"name": "Org One Only"})).json()
+    key = (await api.client.post("/api/v1/api-keys", headers=api.org2.headers, json={"name": "org2"})).json()
+    as_org2 = {"X-API-Key": key["secret"]}
+    assert (await api.client.get(f"/api/v1/agents/{agent['id']}", headers=as_org2)).status_code == 404
+    assert "Org One Only" not in (await api.client.get("/api/v1/agents", headers=as_org2)).text
+    with api.db.session() as s:  # a key row pointed at organization 1 while its user stays in organization 2
+        s.execute(update(ApiKey).where(ApiKey.id == key["id"]).values(organization_id=api.org1.id))
+    before = len(audited(api, "auth.refused"))
+    assert (await api.client.get(f"/api/v1/agents/{agent['id']}", headers=as_org2)).status_code == 401
+    refused = audited(api, "auth.refused")
+    assert len(refused) == before + 1 and "different organizations" in refused[-1].detail["reason"]
