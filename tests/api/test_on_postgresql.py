@@ -7,12 +7,10 @@ PostgreSQL; skipped with the reason when that server is absent.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.api import (
     test_agents,
@@ -25,8 +23,7 @@ from tests.api import (
     test_trunks_routes,
 )
 from tests.api.conftest import Api, running_api, settings_for
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.test_store import _pg_schema_url
 
 FLOWS: list[Callable[[Api], Awaitable[None]]] = [
     test_auth.test_refresh_rotates_and_reusing_a_used_token_revokes_the_whole_family,
@@ -47,22 +44,9 @@ FLOWS: list[Callable[[Api], Awaitable[None]]] = [
 
 @pytest.fixture
 async def pg_api(tmp_path: Path) -> AsyncIterator[Api]:
-    try:
-        admin = create_engine(PG)
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:  # any connection failure means: no server here
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not reachable: {type(exc).__name__}")
-    schema = f"api_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    try:
-        async with running_api(settings_for(tmp_path, f"{PG}?options=-csearch_path%3D{schema}")) as api:
+    for url in _pg_schema_url():  # a schema of its own, dropped afterwards; skips when the server is absent
+        async with running_api(settings_for(tmp_path, url)) as api:
             yield api
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
 
 
 @pytest.mark.postgres
