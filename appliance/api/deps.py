@@ -7,6 +7,7 @@ org-owned rows only through `tenant_repo(s, p, Model)` (another org's id is then
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -19,7 +20,7 @@ from starlette.requests import HTTPConnection
 
 from appliance.api import rbac
 from appliance.api.ratelimit import Limiter
-from appliance.api.security import API_KEY_PREFIX, TokenError, digest, read_access
+from appliance.api.security import API_KEY_PREFIX, TokenError, digest, password_stamp, read_access
 from appliance.config import Settings
 from appliance.store.db import Database
 from appliance.store.models import ApiKey, Base, User
@@ -132,6 +133,8 @@ def _from_jwt(request: HTTPConnection, session: Session, token: str) -> Principa
     user = session.get(User, claims.user_id)
     if user is None or user.disabled or user.organization_id != claims.org_id:
         raise refuse(request, "user unknown or disabled", {"user": claims.user_id})
+    if not hmac.compare_digest(claims.stamp, password_stamp(user.password_hash)):
+        raise refuse(request, "token issued before the password changed", {"user": claims.user_id})
     return Principal(org_id=user.organization_id, role=user.role, user_id=user.id, email=user.email,
                      is_superadmin=user.is_superadmin, permissions=rbac.permissions(user.role))
 

@@ -73,12 +73,16 @@ class Api:
         r = await self.client.post("/api/v1/users", headers=org.headers,
                                    json={"email": email, "password": PASSWORD, "role": role})
         assert r.status_code == 201, r.text
-        return bearer(self.settings, r.json()["id"], org.id)
+        return bearer(self.settings, self.db, r.json()["id"])
 
 
-def bearer(settings: Settings, user_id: int, org_id: int) -> dict[str, str]:
-    """Auth headers with an access token exactly as a login issues it."""
-    token, _ = issue_access(settings, user_id=user_id, org_id=org_id)
+def bearer(settings: Settings, db: Database, user_id: int) -> dict[str, str]:
+    """Auth headers with an access token exactly as a login issues it (without the argon2 verify)."""
+    with db.session() as s:
+        user = s.get(User, user_id)
+        assert user is not None, user_id
+        token, _ = issue_access(settings, user_id=user.id, org_id=user.organization_id,
+                                password_hash=user.password_hash)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -137,7 +141,7 @@ async def running_api(settings: Settings) -> AsyncIterator[Api]:
     org1 = Org(template.org1.id, template.org1.admin_email, admin_id=template.org1.admin_id)
     org2 = Org(template.org2.id, template.org2.admin_email, admin_id=template.org2.admin_id)
     for org in (org1, org2):
-        org.headers = bearer(settings, org.admin_id, org.id)
+        org.headers = bearer(settings, db, org.admin_id)
     try:
         async with _serving(app) as client:
             yield Api(client, settings, db, app, org1, org2)

@@ -9,7 +9,7 @@ import jwt
 from sqlalchemy import select, update
 
 from appliance.api.deps import REFUSALS_PER_MINUTE
-from appliance.api.security import jwt_key
+from appliance.api.security import jwt_key, password_stamp
 from appliance.store.models import ApiKey, AuditEntry, RefreshToken, User
 from tests.api.conftest import PASSWORD, Api
 
@@ -65,7 +65,12 @@ async def test_logout_revokes_the_refresh_token(api: Api) -> None:
 
 def _token(api: Api, *, algorithm: str = "HS256", key: str | None = None, **claims: object) -> str:
     now = dt.datetime.now(dt.UTC)
-    body = {"sub": "1", "org": 1, "typ": "access", "iat": now, "exp": now + dt.timedelta(minutes=5), **claims}
+    with api.db.session() as s:
+        user = s.get(User, 1)
+        assert user is not None
+        stamp = password_stamp(user.password_hash)
+    body = {"sub": "1", "org": 1, "typ": "access", "pwd": stamp, "iat": now, "exp": now + dt.timedelta(minutes=5),
+            **claims}
     return jwt.encode(body, key if key is not None else jwt_key(api.settings), algorithm=algorithm)
 
 
@@ -79,6 +84,7 @@ async def test_forged_expired_and_alg_none_tokens_are_refused_and_audited(api: A
         "HS512": _token(api, algorithm="HS512"),
         "refresh as access": _token(api, typ="refresh"),
         "other org claim": _token(api, org=2),
+        "other password": _token(api, pwd="0" * 16),
         "garbage": "abc.def.ghi",
     }
     before = len(audited(api, "auth.refused"))
@@ -181,6 +187,8 @@ async def test_a_new_password_ends_logins_and_a_deleted_users_keys_stop_working(
     assert changed.status_code == 200
     r = await api.client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert r.status_code == 401  # the login made with the old password cannot be renewed
+    assert (await api.client.get("/api/v1/auth/me", headers=own)).status_code == 401  # nor used any longer
+    assert (await api.client.get("/api/v1/agents", headers={"X-API-Key": key["secret"]})).status_code == 200
     assert (await api.client.delete(f"/api/v1/users/{user_id}", headers=api.org2.headers)).status_code == 204
     assert (await api.client.get("/api/v1/agents", headers={"X-API-Key": key["secret"]})).status_code == 401
     assert [e.action for e in audited(api, "user.delete")] == ["user.delete"]

@@ -58,7 +58,8 @@ def _aware(ts: dt.datetime | None) -> dt.datetime | None:
 
 
 def _tokens(session: Session, settings: Settings, user: User, family: str) -> Tokens:
-    access, ttl = issue_access(settings, user_id=user.id, org_id=user.organization_id)
+    access, ttl = issue_access(settings, user_id=user.id, org_id=user.organization_id,
+                               password_hash=user.password_hash)
     refresh = new_refresh_token()
     row = RefreshToken(user_id=user.id, family_id=family, token_hash=digest(refresh),
                        expires_at=_now() + dt.timedelta(days=settings.security.refresh_token_days))
