@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import logging
 import os
 import queue
@@ -261,6 +262,7 @@ class SipEndpoint:
             return
         self._drain()  # late cleanups (they drop Call objects) must run while the library still exists
         self._free_retired()  # and so must the media ports' destructors
+        gc.collect()  # pjsua2 objects caught in reference cycles too: on this thread, before libDestroy
         try:
             self.ep.libDestroy()
         except Exception:
