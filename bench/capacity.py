@@ -187,11 +187,14 @@ def _judge(step: Step, single_p95: float | None) -> None:
 def report_text(report: dict[str, Any]) -> str:
     rows: list[tuple[str, str, Summary]] = []
     footer = []
+    single = report["steps"][0]["v2v_ms"] if report["steps"] else {}
     for s in report["steps"]:
         tag = "ok" if s["passed"] else "FAILED"
         rows.append((f"v2v, {s['callers']} concurrent caller(s) ({tag})", "ms", Summary(**s["v2v_ms"])))
-        footer.append(f"  N={s['callers']}: answered {s['answered']}/{s['turns']}, caller frames in "
-                      f">= {s['frames_share_min']:.1%}, appliance cpu {s['cpu_pct']} % of one core"
+        growth = "".join(f"{q} x{s['v2v_ms'][q] / single[q]:.2f} " for q in ("p50", "p95")
+                         if s["v2v_ms"][q] and single.get(q))
+        footer.append(f"  N={s['callers']}: {growth}of one caller; answered {s['answered']}/{s['turns']}, "
+                      f"caller frames in >= {s['frames_share_min']:.1%}, appliance cpu {s['cpu_pct']} % of one core"
                       + (f"; {s['why']}" if s["why"] else ""))
         if s["probes"]:
             refused = [p for p in s["probes"] if p["status"] in (486, 503)]
