@@ -7,39 +7,19 @@ schema of its own so parallel runs never collide; skipped with the reason when t
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from appliance.errors import NotFound, StorageError
 from appliance.store.db import Database
 from appliance.store.models import Agent, Appointment, AuditEntry, Base, Contact, Organization
 from appliance.store.repositories import AuditLog, TenantRepo
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _pg_schema_url() -> Iterator[str]:
-    try:
-        admin = create_engine(PG)
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:  # any connection failure means: no server here
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not reachable: {type(exc).__name__}")
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    try:
-        yield f"{PG}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
+from tests.postgres import pg_schema_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -50,7 +30,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         yield database
         database.close()
         return
-    for url in _pg_schema_url():
+    for url in pg_schema_url():
         database = Database(url)
         database.upgrade()
         yield database

@@ -23,7 +23,7 @@ from tests.api import (
     test_trunks_routes,
 )
 from tests.api.conftest import Api, running_api, settings_for
-from tests.test_store import _pg_schema_url
+from tests.postgres import pg_schema_url
 
 FLOWS: list[Callable[[Api], Awaitable[None]]] = [
     test_auth.test_refresh_rotates_and_reusing_a_used_token_revokes_the_whole_family,
@@ -44,7 +44,7 @@ FLOWS: list[Callable[[Api], Awaitable[None]]] = [
 
 @pytest.fixture
 async def pg_api(tmp_path: Path) -> AsyncIterator[Api]:
-    for url in _pg_schema_url():  # a schema of its own, dropped afterwards; skips when the server is absent
+    for url in pg_schema_url():  # a schema of its own, dropped afterwards; skips when the server is absent
         async with running_api(settings_for(tmp_path, url)) as api:
             yield api
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from appliance.config import Settings, load_config
 from appliance.store.bootstrap import initialise
 from appliance.store.db import Database, open_database
-
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.postgres import pg_schema_url
 
 
 @dataclass
@@ -22,24 +19,6 @@ class Box:
     settings: Settings
     db: Database
     org: int
-
-
-def _pg_schema() -> Iterator[str]:
-    try:
-        admin = create_engine(PG)
-        with admin.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:  # no server here
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not reachable: {type(exc).__name__}")
-    schema = f"g_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f"create schema {schema}"))
-    try:
-        yield f"{PG}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"drop schema {schema} cascade"))
-        admin.dispose()
 
 
 def make_box(tmp_path: Path, url: str = "") -> Box:
@@ -64,7 +43,7 @@ def any_box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Box]:
         yield b
         b.db.close()
         return
-    for url in _pg_schema():
+    for url in pg_schema_url():
         b = make_box(tmp_path, url)
         yield b
         b.db.close()
