@@ -99,19 +99,13 @@ def setup(app: FastAPI) -> None:
 
 
 def _agent_config(request: Request, org_id: int, agent_id: int) -> tuple[Any, Any]:
-    from appliance.agents import AgentConfig
+    """The organization's agent as a call runs it, and its back office (a DB read: call it in a thread)."""
+    from appliance.api.resources.agents import engine_config
     from appliance.conversation.backoffice import DbBackoffice
-    from appliance.store.models import Agent, Organization
-    from appliance.store.repositories import TenantRepo
 
     db = request.app.state.db
     with db.session() as s:
-        row = TenantRepo(s, Agent, org_id).get(agent_id)
-        org = s.get(Organization, org_id)
-        data = {c.name: getattr(row, c.name) for c in Agent.__table__.columns}
-        if org is not None and "organization_name" not in (row.config or {}):
-            data["organization_name"] = org.name
-    agent = AgentConfig.from_row(data)
+        agent = engine_config(s, org_id, agent_id)  # another organization's agent is a 404
     return agent, DbBackoffice(db, org_id, agent_id=agent_id, timezone=agent.timezone)
 
 
@@ -133,7 +127,7 @@ async def start(body: ChatStart, request: Request,
     _expire_idle(request.app)
     if len(_conversations(request.app)) >= MAX_CONVERSATIONS:
         raise HTTPException(429, "too many open conversations", headers={"Retry-After": "60"})
-    agent, backoffice = _agent_config(request, principal.org_id, body.agent_id)
+    agent, backoffice = await asyncio.to_thread(_agent_config, request, principal.org_id, body.agent_id)
     models = await models_of(request)
     knowledge = await knowledge_of(request) if agent.knowledge_enabled else None
     bus = ev.EventBus()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -54,24 +55,33 @@ async def upload(file: UploadFile, request: Request,
     if len(data) > MAX_DOCUMENT_BYTES:
         raise HTTPException(413, f"document over {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
     name = (file.filename or "document.txt")[-200:]
-    db = request.app.state.db
-    with db.session() as s:  # the row first: its id names the chunks
-        doc = TenantRepo(s, KnowledgeDocument, principal.org_id).add(
-            title=name, filename=name, content_type=file.content_type or "application/octet-stream",
-            sha256=hashlib.sha256(data).hexdigest())
-        doc_id = doc.id
+    org, db = principal.org_id, request.app.state.db
+
+    def add_row() -> int:  # the row first: its id names the chunks
+        with db.session() as s:
+            return TenantRepo(s, KnowledgeDocument, org).add(
+                title=name, filename=name, content_type=file.content_type or "application/octet-stream",
+                sha256=hashlib.sha256(data).hexdigest()).id
+
+    def drop_row(doc_id: int) -> None:
+        with db.session() as s:
+            TenantRepo(s, KnowledgeDocument, org).delete(doc_id)
+
+    def finish_row(doc_id: int, chunks: int) -> DocumentOut:
+        with db.session() as s:
+            doc = TenantRepo(s, KnowledgeDocument, org).get(doc_id)
+            doc.chunks = chunks
+            audit(s, principal, "knowledge.add", f"knowledge:{doc_id}", {"filename": name, "chunks": chunks})
+            return _out(doc)
+
+    doc_id = await asyncio.to_thread(add_row)  # DB writes never on the loop
     knowledge = await knowledge_of(request)
     try:
-        info = await knowledge.add_document(principal.org_id, name, data, doc_id=f"kd{doc_id}")
+        info = await knowledge.add_document(org, name, data, doc_id=f"kd{doc_id}")
     except Exception:
-        with db.session() as s:
-            TenantRepo(s, KnowledgeDocument, principal.org_id).delete(doc_id)
+        await asyncio.to_thread(drop_row, doc_id)
         raise
-    with db.session() as s:
-        doc = TenantRepo(s, KnowledgeDocument, principal.org_id).get(doc_id)
-        doc.chunks = info.chunks
-        audit(s, principal, "knowledge.add", f"knowledge:{doc_id}", {"filename": name, "chunks": info.chunks})
-        return _out(doc)
+    return await asyncio.to_thread(finish_row, doc_id, info.chunks)
 
 
 @router.get("")
@@ -84,16 +94,22 @@ def list_documents(principal: Annotated[Principal, Depends(require("content:read
 @router.delete("/{document_id}", status_code=204)
 async def delete_document(document_id: int, request: Request,
                           principal: Annotated[Principal, Depends(require("content:write"))]) -> None:
-    db = request.app.state.db
-    with db.session() as s:
-        doc = TenantRepo(s, KnowledgeDocument, principal.org_id).get(document_id)  # 404 for another org's id
-        name = doc.filename
+    org, db = principal.org_id, request.app.state.db
+
+    def filename() -> str:
+        with db.session() as s:
+            return TenantRepo(s, KnowledgeDocument, org).get(document_id).filename  # 404 for another org's id
+
+    def drop_row(name: str) -> None:
+        with db.session() as s:
+            TenantRepo(s, KnowledgeDocument, org).delete(document_id)
+            audit(s, principal, "knowledge.remove", f"knowledge:{document_id}", {"filename": name})
+
+    name = await asyncio.to_thread(filename)
     knowledge = await knowledge_of(request)
     with contextlib.suppress(NotFound):  # a document without text chunks has none to remove
-        await knowledge.remove_document(principal.org_id, f"kd{document_id}")
-    with db.session() as s:
-        TenantRepo(s, KnowledgeDocument, principal.org_id).delete(document_id)
-        audit(s, principal, "knowledge.remove", f"knowledge:{document_id}", {"filename": name})
+        await knowledge.remove_document(org, f"kd{document_id}")
+    await asyncio.to_thread(drop_row, name)
 
 
 @router.get("/search")
